@@ -1,0 +1,31 @@
+"""A Suna-compatible simulator: the real routes and quirks, scripted agents, faults.
+
+Deterministic (seeded), LLM-free, and cheap enough for thousands of runs and
+streams in one process. Run it with ``async with SunaSimulator() as sim``,
+``SimulatorThread`` from synchronous code, or ``python -m suna_sim``.
+"""
+
+from .agents import AgentBook, AgentScript, KeywordRule, load_agents
+from .auth import mint_token
+from .config import SimConfig
+from .faults import ROUTE_NAMES, Faults, RouteFault, RunFaults
+from .server import SimulatorThread, SunaSimulator, build_app
+from .stats import SimStats, UsageTotals
+
+__all__ = [
+    "ROUTE_NAMES",
+    "AgentBook",
+    "AgentScript",
+    "Faults",
+    "KeywordRule",
+    "RouteFault",
+    "RunFaults",
+    "SimConfig",
+    "SimStats",
+    "SimulatorThread",
+    "SunaSimulator",
+    "UsageTotals",
+    "build_app",
+    "load_agents",
+    "mint_token",
+]

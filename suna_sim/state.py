@@ -1,0 +1,145 @@
+"""The simulator's store: threads, their messages, runs and their responses.
+
+A run keeps the JSON lines its stream replays (Suna's Redis list) and an
+``asyncio.Event`` swapped on every change, so that any number of streams wait
+on it without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .faults import RunFaults
+
+__all__ = ["Clock", "SimRun", "SimThread", "new_id"]
+
+
+def new_id(rng: Any) -> str:
+    """A UUID4 string drawn from ``rng`` (deterministic for a seeded RNG)."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class Clock:
+    """ISO timestamps that strictly increase, so that row order is never a tie."""
+
+    def __init__(self) -> None:
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def now(self) -> str:
+        """The current UTC time, ISO format, later than any earlier answer."""
+        now = datetime.now(UTC)
+        if now <= self._last:
+            now = self._last + timedelta(microseconds=1)
+        self._last = now
+        return now.isoformat()
+
+
+@dataclass(eq=False)
+class SimThread:
+    """A thread and its stored message rows (content/metadata as objects)."""
+
+    thread_id: str
+    project_id: str
+    account_id: str
+    name: str
+    created_at: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class SimRun:
+    """An agent run: its database row, its response list and its control signal."""
+
+    id: str
+    thread_id: str
+    account_id: str
+    agent_id: str
+    model: str
+    prompt: str
+    created_at: str
+    faults: RunFaults
+    key_headers: dict[str, str] = field(default_factory=dict)
+    status: str = "running"
+    started_at: str | None = None
+    completed_at: str | None = None
+    updated_at: str | None = None
+    error: str | None = None
+    responses: list[tuple[str, bool]] = field(default_factory=list)
+    """(JSON line, whether the stream closes after it)."""
+    control: str | None = None
+    done_wall: float | None = None
+    """``time.time()`` when the run's final status was written."""
+    stream_cuts: int = 0
+    task: asyncio.Task[None] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _notify(self) -> None:
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
+
+    def push(self, response: dict[str, Any]) -> None:
+        """Append a response to the run's list and wake its streams."""
+        final = response.get("type") == "status" and response.get("status") in (
+            "completed",
+            "failed",
+            "stopped",
+        )
+        self.responses.append((json.dumps(response), final))
+        self._notify()
+
+    def finish(self, status: str, now: str, *, error: str | None, control: str) -> None:
+        """Write the final status (as Suna's database does) and signal the streams."""
+        self.status = status
+        self.completed_at = now
+        self.updated_at = now
+        if error is not None:
+            self.error = error
+        if self.done_wall is None:
+            self.done_wall = time.time()
+        self.control = control
+        self._notify()
+
+    def camel(self) -> dict[str, Any]:
+        """``GET /api/agent-run/{rid}``: camelCase, as Suna answers it."""
+        return {
+            "id": self.id,
+            "threadId": self.thread_id,
+            "status": self.status,
+            "startedAt": self.started_at,
+            "completedAt": self.completed_at,
+            "error": self.error,
+        }
+
+    def row(self) -> dict[str, Any]:
+        """An item of ``GET /api/thread/{tid}/agent-runs``: snake_case."""
+        return {
+            "id": self.id,
+            "thread_id": self.thread_id,
+            "status": self.status,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at or self.created_at,
+        }
+
+    def info(self) -> dict[str, Any]:
+        """Everything a test may want to know about the run (admin route)."""
+        return {
+            **self.row(),
+            "account_id": self.account_id,
+            "agent_id": self.agent_id,
+            "model": self.model,
+            "prompt": self.prompt,
+            "key_headers": dict(self.key_headers),
+            "responses": len(self.responses),
+            "stream_cuts": self.stream_cuts,
+            "done_ts": self.done_wall,
+        }

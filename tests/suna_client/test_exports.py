@@ -1,0 +1,73 @@
+"""The client's public surface, pinned: a change here is an API change."""
+
+from __future__ import annotations
+
+import suna_client
+import suna_client.errors
+
+
+def test_suna_client_exports() -> None:
+    assert suna_client.__all__ == [
+        "DEFAULT_BREAKER",
+        "DEFAULT_POOL",
+        "DEFAULT_RETRY",
+        "DEFAULT_TIMEOUTS",
+        "TERMINAL_STATUSES",
+        "AgentRun",
+        "AgentStartRequest",
+        "AgentStarted",
+        "ApiKeyAuth",
+        "BearerAuth",
+        "BreakerConfig",
+        "BreakerState",
+        "CircuitBreaker",
+        "InitiateRequest",
+        "InitiateResult",
+        "JwtAuth",
+        "MessageRow",
+        "OnEvent",
+        "OnRequest",
+        "PingEvent",
+        "PoolLimits",
+        "RetryPolicy",
+        "RunOutput",
+        "RunResult",
+        "RunStatusEvent",
+        "RunUsage",
+        "StopResult",
+        "StreamEvent",
+        "SunaAuth",
+        "SunaCircuitOpenError",
+        "SunaClient",
+        "SunaConnectionError",
+        "SunaError",
+        "SunaForbiddenError",
+        "SunaNotFoundError",
+        "SunaPaymentRequiredError",
+        "SunaProtocolError",
+        "SunaRateLimitedError",
+        "SunaServerError",
+        "SunaStatusError",
+        "SunaTimeoutError",
+        "ThreadCreated",
+        "Timeouts",
+        "UsageRecord",
+        "answer_from_messages",
+        "usage_from_messages",
+    ]
+    for name in suna_client.__all__:
+        assert getattr(suna_client, name) is not None
+
+
+def test_error_tree() -> None:
+    e = suna_client
+    for cls in (e.SunaConnectionError, e.SunaTimeoutError, e.SunaProtocolError,
+                e.SunaCircuitOpenError, e.SunaStatusError):
+        assert cls.__bases__ == (e.SunaError,)
+    for cls in (e.SunaNotFoundError, e.SunaForbiddenError, e.SunaPaymentRequiredError,
+                e.SunaRateLimitedError, e.SunaServerError):
+        assert cls.__bases__ == (e.SunaStatusError,)
+    for name in suna_client.errors.__all__:
+        obj = getattr(suna_client.errors, name)
+        if isinstance(obj, type):
+            assert issubclass(obj, e.SunaError)

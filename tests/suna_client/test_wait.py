@@ -1,0 +1,175 @@
+"""wait_for_run: the stream's lies, its breaks, its replays; the confirmed status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from suna_client import (
+    MessageRow,
+    RetryPolicy,
+    RunStatusEvent,
+    SunaNotFoundError,
+    SunaTimeoutError,
+    Timeouts,
+)
+from suna_sim import Faults, RouteFault, RunFaults, SunaSimulator
+
+
+def _keys(events: list[Any]) -> list[Any]:
+    out = []
+    for event in events:
+        if isinstance(event, MessageRow):
+            out.append(event.message_id or (event.metadata.get("thread_run_id"), event.sequence))
+        else:
+            out.append(event.model_dump_json())
+    return out
+
+
+async def test_failed_run_is_reported_failed(h: Any) -> None:
+    h.sim.set_faults(Faults(runs=RunFaults(fail_rate=1.0)))
+    thread_id, run_id = await h.started("slow")
+    seen: list[Any] = []
+    result = await h.client.wait_for_run(run_id, on_event=seen.append)
+    assert result.status == "failed" and result.run.error
+    statuses = [e.status for e in seen if isinstance(e, RunStatusEvent)]
+    assert statuses == ["error", "ERROR"]  # "error" alone does not close the stream
+    assert await h.client.run_answer(thread_id) is None
+
+
+async def test_finished_failed_run_streams_completed_but_waits_failed(h: Any) -> None:
+    h.sim.set_faults(Faults(runs=RunFaults(fail_rate=1.0)))
+    _, run_id = await h.started("echo")
+    await h.sim.run(run_id).task  # the run is over before the stream opens
+    events = [e async for e in h.client.stream_run(run_id)]
+    assert events[-1] == RunStatusEvent(status="completed")  # Suna's lie
+    result = await h.client.wait_for_run(run_id)
+    assert result.stream_status == "completed" and result.status == "failed"
+
+
+async def test_billing_stop_mid_run(h: Any) -> None:
+    h.sim.set_faults(Faults(agents={"slow": RunFaults(billing_stop_rate=1.0)}))
+    _, run_id = await h.started("slow")
+    result = await h.client.wait_for_run(run_id)
+    assert result.status == "stopped" and result.run.error.startswith("Billing limit reached")
+    assert result.stream_status == "stopped"
+
+
+async def test_stop_while_waiting(h: Any) -> None:
+    _, run_id = await h.started("hanger")
+    waiting = asyncio.create_task(h.client.wait_for_run(run_id))
+    await asyncio.sleep(0.05)
+    await h.client.stop_run(run_id)
+    result = await waiting
+    assert result.status == "stopped" and result.stream_status == "STOP"
+
+
+async def test_total_timeout(h: Any) -> None:
+    _, run_id = await h.started("hanger")
+    started = time.perf_counter()
+    with pytest.raises(SunaTimeoutError) as info:
+        await h.client.wait_for_run(run_id, timeout_s=0.3)
+    assert 0.25 < time.perf_counter() - started < 2.0
+    assert run_id in str(info.value)
+    await h.client.stop_run(run_id)
+
+
+async def test_status_lag_is_confirmed_not_trusted(h: Any) -> None:
+    h.sim.set_faults(Faults(status_lag_ms=150))
+    _, run_id = await h.started("slow")
+    result = await h.client.wait_for_run(run_id)
+    assert result.status == "completed"
+    assert h.sim.stats().requests["get_run"] >= 2  # the first read still said running
+
+
+async def test_reconnect_deduplicates_replays(h: Any) -> None:
+    _, clean_id = await h.started("multi")
+    clean: list[Any] = []
+    await h.client.wait_for_run(clean_id, on_event=clean.append)
+    h.sim.set_faults(Faults(runs=RunFaults(stream_cut_after=4, stream_cut_times=3)))
+    _, run_id = await h.started("multi")
+    seen: list[Any] = []
+    result = await h.client.wait_for_run(run_id, on_event=seen.append)
+    assert result.status == "completed" and result.reconnects == 3 and not result.polled
+    assert h.sim.run(run_id).stream_cuts == 3
+    assert len(seen) == len(clean) == result.events
+    assert len(set(map(str, _keys(seen)))) == len(seen)
+    shape = [(type(e).__name__, getattr(e, "type", None)) for e in seen]
+    assert shape == [(type(e).__name__, getattr(e, "type", None)) for e in clean]
+
+
+async def test_stream_always_cut_falls_back_to_polling(h: Any) -> None:
+    h.sim.set_faults(Faults(runs=RunFaults(stream_cut_after=2)))
+    _, run_id = await h.started("slow")
+    result = await h.client.wait_for_run(run_id)
+    assert result.status == "completed" and result.polled
+    assert result.reconnects == h.FAST_RETRY.stream_reconnects
+
+
+async def test_malformed_stream_line_reconnects(h: Any) -> None:
+    h.sim.set_faults(Faults(routes=[RouteFault(kind="malformed", route="stream", count=1)]))
+    _, run_id = await h.started("slow")
+    result = await h.client.wait_for_run(run_id)
+    assert result.status == "completed" and result.reconnects == 1
+
+
+async def test_stream_5xx_then_recovers(h: Any) -> None:
+    h.sim.set_faults(Faults(routes=[RouteFault(kind="error", route="stream", status=502, count=2)]))
+    _, run_id = await h.started("slow")
+    result = await h.client.wait_for_run(run_id)
+    assert result.status == "completed" and result.reconnects == 2
+
+
+async def test_server_restart_mid_wait(h: Any) -> None:
+    _, run_id = await h.started("slow")
+    waiting = asyncio.create_task(h.client.wait_for_run(run_id))
+    await asyncio.sleep(0.05)
+    await h.sim.pause()
+    await asyncio.sleep(0.05)
+    await h.sim.resume()
+    result = await waiting
+    assert result.status == "completed"
+
+
+async def test_pings_are_ignored(h: Any) -> None:
+    agents = {"agents": [{"agent_id": "slow", "answer": "z", "latency_ms": 250, "chunks": 1}]}
+    async with SunaSimulator(
+        agents=agents, jwt_secret=h.SECRET, ping_interval_s=0.03
+    ) as pinging, h.make_client(pinging.base_url) as suna:
+        thread = await suna.create_thread()
+        run = await suna.start_agent(thread.thread_id)
+        raw = [e async for e in suna.stream_run(run.agent_run_id)]
+        assert sum(1 for e in raw if e.type == "ping") >= 3
+        seen: list[Any] = []
+        result = await suna.wait_for_run(run.agent_run_id, on_event=seen.append)
+    assert result.status == "completed" and all(e.type != "ping" for e in seen)
+
+
+async def test_idle_stream_counts_as_broken(h: Any) -> None:
+    async with h.make_client(
+        timeouts=Timeouts(stream_idle_s=0.1, run_s=5.0),
+        retry=RetryPolicy(backoff_initial_s=0.01, jitter_s=0.0, stream_reconnects=1,
+                          poll_initial_s=0.05, poll_max_s=0.05),
+    ) as suna:
+        _, run_id = await h.started("hanger")
+        waiting = asyncio.create_task(suna.wait_for_run(run_id))
+        await asyncio.sleep(0.4)
+        assert not waiting.done()
+        await suna.stop_run(run_id)
+        result = await waiting
+    assert result.status == "stopped" and result.polled
+
+
+async def test_unknown_run_is_not_found(h: Any) -> None:
+    with pytest.raises(SunaNotFoundError):
+        await h.client.wait_for_run("no-such-run")
+
+
+async def test_hot_path_does_not_poll(h: Any) -> None:
+    _, run_id = await h.started("slow")
+    await h.client.wait_for_run(run_id)
+    requests = h.sim.stats().requests
+    assert requests["stream"] == 1 and requests["get_run"] == 1
