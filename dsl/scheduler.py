@@ -1,0 +1,191 @@
+"""`Scheduler`: what to do next, as a pure function of the recorded execution state.
+
+The engine records each step's status (and result) durably, calls
+`decide()`, and applies the decision: start the steps in `start`, record the
+skips, cancel the runs in `cancel`, close the execution when `finished`. A
+worker taking over after a crash rebuilds the same state from the database
+and gets the same decision: the scheduler keeps nothing between calls.
+
+Semantics:
+
+- A step waits until all its dependencies (`PlanStep.deps`) have settled
+  (`completed`, `failed`, `skipped`, `cancelled`). Then it is skipped with
+  `input_missing` when a step it *needs* has no result, skipped with
+  `condition_false` when a condition does not hold, and otherwise may start.
+- At most `max_concurrency` steps run at once (running ones count); ready
+  steps start in plan order.
+- A step that failed with `on_failure: fail` ends the execution `failed`:
+  running steps go to `cancel`, pending ones are skipped (`execution_failed`).
+  One that failed with `continue` is settled without a result.
+- `conditional` runs in rounds, as in the seed: round 1 is every step eligible
+  on the empty state; once *all* of a round has finished, the next round is
+  every step eligible now, and so on; when a round comes out empty, the rest
+  has been skipped and the execution is finished. Rounds are not stored:
+  `decide()` replays them from the recorded statuses, which is exact because a
+  step's eligibility only depends on steps that settled before its round. A
+  step that was started is never re-evaluated (its start is a recorded fact).
+- `finished` means the outcome is decided; `status` is then `completed` (also
+  when some steps failed with `continue`) or `failed`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from dsl.conditions import evaluate
+from dsl.errors import DslStateError
+from dsl.plan import Plan, PlanStep
+from dsl.results import ContextShape, StepResult
+
+__all__ = ["Decision", "Scheduler", "SkipReason", "StepState", "StepStatus"]
+
+StepStatus = Literal["pending", "running", "completed", "failed", "skipped", "cancelled"]
+SkipReason = Literal["condition_false", "input_missing", "execution_failed"]
+_SETTLED: Final = frozenset({"completed", "failed", "skipped", "cancelled"})
+_EMPTY: Final = StepResult("")
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    """What is recorded about one step. A step missing from the state is `pending`."""
+
+    status: StepStatus = "pending"
+    result: StepResult | None = None
+    """The answer of a `completed` step (an empty text if left out)."""
+    error: str | None = None
+    """Why a `failed` step failed; for people, not for the scheduler."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine should do now."""
+
+    start: tuple[str, ...] = ()
+    """Steps to start, in plan order."""
+    skip: tuple[tuple[str, SkipReason], ...] = ()
+    """Steps to record as skipped, with the reason."""
+    cancel: tuple[str, ...] = ()
+    """Running steps to cancel (after a failure with `on_failure: fail`)."""
+    finished: bool = False
+    """The execution's outcome is decided; nothing will start any more."""
+    status: Literal["completed", "failed"] | None = None
+    """The execution's final status when `finished`, else `None`."""
+
+
+class Scheduler:
+    """Decides the next actions of one execution of `plan`; holds nothing but the plan."""
+
+    __slots__ = ("_dependants", "_fail_fast", "_ids", "_position", "_shape", "plan")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._position = {step.id: i for i, step in enumerate(plan.steps)}
+        self._ids = tuple(step.id for step in plan.steps)
+        self._fail_fast = tuple(s.id for s in plan.steps if s.options.on_failure == "fail")
+        self._shape = ContextShape(plan)
+        dependants: list[list[int]] = [[] for _ in plan.steps]
+        for i, step in enumerate(plan.steps):
+            for dep in step.deps:
+                dependants[self._position[dep]].append(i)
+        self._dependants = tuple(tuple(items) for items in dependants)
+
+    def decide(self, state: Mapping[str, StepState], *, initial_prompt: str = "") -> Decision:
+        """The decision for this state; `DslStateError` if it names a step not in the plan."""
+        status: dict[str, str] = dict.fromkeys(self._ids, "pending")
+        for step_id, step_state in state.items():
+            if step_id not in self._position:
+                raise DslStateError(f"state of a step not in the plan: {step_id!r}")
+            status[step_id] = step_state.status
+        running = [step_id for step_id in self._ids if status[step_id] == "running"]
+        if any(status[step_id] == "failed" for step_id in self._fail_fast):
+            reason: SkipReason = "execution_failed"
+            skip = tuple((s, reason) for s in self._ids if status[s] == "pending")
+            return Decision((), skip, tuple(running), True, "failed")
+        judge = _Judge(self._shape, state, status, initial_prompt)
+        if self.plan.type == "conditional":
+            ready = self._round(judge, status)
+        else:
+            ready = [s.id for s in self.plan.steps if status[s.id] == "pending" and judge.ready(s)]
+        slots = max(0, self.plan.options.max_concurrency - len(running))
+        finished = not ready and not running
+        return Decision(
+            tuple(ready[:slots]),
+            tuple(judge.skips),
+            (),
+            finished,
+            "completed" if finished else None,
+        )
+
+    def _round(self, judge: _Judge, status: Mapping[str, str]) -> list[str]:
+        """Replay the rounds; the pending members of the first unfinished round may start."""
+        steps = self.plan.steps
+        waiting = [len(step.deps) for step in steps]
+        frontier = [i for i, count in enumerate(waiting) if count == 0]
+        while True:
+            members: list[int] = []
+            while frontier:
+                i = heapq.heappop(frontier)
+                value = status[steps[i].id]
+                if value in ("running", "completed", "failed") or judge.ready(steps[i]):
+                    members.append(i)
+                else:  # skipped now or before: settled at this round boundary
+                    self._settle(i, waiting, frontier)
+            if not members:
+                return []
+            if any(status[steps[i].id] not in ("completed", "failed") for i in members):
+                return [steps[i].id for i in members if status[steps[i].id] == "pending"]
+            for i in members:
+                self._settle(i, waiting, frontier)
+
+    def _settle(self, i: int, waiting: list[int], frontier: list[int]) -> None:
+        for dependant in self._dependants[i]:
+            waiting[dependant] -= 1
+            if waiting[dependant] == 0:
+                heapq.heappush(frontier, dependant)
+
+
+class _Judge:
+    """Settles pending steps whose dependencies have settled: ready, or skipped (recorded)."""
+
+    __slots__ = ("_context", "prompt", "shape", "skips", "state", "status")
+
+    def __init__(
+        self,
+        shape: ContextShape,
+        state: Mapping[str, StepState],
+        status: dict[str, str],
+        prompt: str,
+    ) -> None:
+        self.shape, self.state, self.status, self.prompt = shape, state, status, prompt
+        self.skips: list[tuple[str, SkipReason]] = []
+        self._context: dict[str, Any] | None = None
+
+    def ready(self, step: PlanStep) -> bool:
+        """True if the pending `step` may start; False if it waits or was just skipped."""
+        status = self.status
+        if status[step.id] != "pending" or any(status[dep] not in _SETTLED for dep in step.deps):
+            return False
+        if any(status[need] != "completed" for need in step.needs):
+            return self._skip(step, "input_missing")
+        if step.conditions:
+            context = self._context if self._context is not None else self._build()
+            if not all(evaluate(condition, context) for condition in step.conditions):
+                return self._skip(step, "condition_false")
+        return True
+
+    def _skip(self, step: PlanStep, reason: SkipReason) -> bool:
+        self.skips.append((step.id, reason))
+        self.status[step.id] = "skipped"
+        return False
+
+    def _build(self) -> dict[str, Any]:
+        results = {
+            step_id: self.state[step_id].result or _EMPTY
+            for step_id, value in self.status.items()
+            if value == "completed"
+        }
+        self._context = self.shape.build(self.prompt, results)
+        return self._context
