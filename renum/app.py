@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from renum.api import health, me
+from renum.api import dsl_routes, executions, health, me, teams
 from renum.errors import install_error_handlers
 from renum.resources import open_resources
 from renum.settings import Settings
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, run_migrations=run_migrations) as resources:
             app.state.resources = resources
+            app.state.sse_heartbeat_s = settings.sse_heartbeat_s
             yield
 
     app = FastAPI(
@@ -35,4 +36,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(teams.router)
+    app.include_router(executions.router)
+    app.include_router(dsl_routes.router)
     return app

@@ -1,4 +1,4 @@
-"""The `renum` command: dev | serve | migrate | token.
+"""The `renum` command: dev | serve | worker | migrate | token.
 
 Each subcommand reads the same :class:`~renum.settings.Settings`; where a
 database or Redis URL is unset, the embedded servers are started.
@@ -87,6 +87,36 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from renum.engine.worker import Worker, WorkerConfig
+    from renum.resources import open_resources
+    from renum.suna import build_suna_client
+
+    settings = Settings()
+    config = WorkerConfig(
+        concurrency=args.concurrency or settings.worker_concurrency,
+        lease_ttl_s=settings.lease_ttl_s,
+        heartbeat_s=min(5.0, settings.lease_ttl_s / 3),
+        burst=args.burst,
+    )
+
+    async def run() -> None:
+        async with open_resources(settings) as resources, build_suna_client(settings) as suna:
+            worker = Worker(resources, suna, config)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, worker.stop)
+            logging.getLogger("renum.worker").info(
+                "worker %s driving up to %d executions", worker.worker_id, config.concurrency
+            )
+            await worker.run()
+
+    asyncio.run(run())
+    return 0
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from renum.devstack import run_dev
 
@@ -108,6 +138,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default RENUM_PORT)")
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     serve.set_defaults(func=_cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a worker that drives executions")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="executions driven at once (default RENUM_WORKER_CONCURRENCY)",
+    )
+    worker.add_argument(
+        "--burst", action="store_true", help="exit once the queue is empty and nothing is in flight"
+    )
+    worker.set_defaults(func=_cmd_worker)
 
     mig = sub.add_parser("migrate", help="apply pending database migrations")
     mig.set_defaults(func=_cmd_migrate)

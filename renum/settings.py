@@ -97,8 +97,31 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", validation_alias=AliasChoices("RENUM_LOG_LEVEL")
     )
+    sse_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("RENUM_SSE_HEARTBEAT_S"),
+        description="Seconds between SSE heartbeat comments (and PostgreSQL re-checks).",
+    )
+    worker_concurrency: int = Field(
+        default=200,
+        ge=1,
+        validation_alias=AliasChoices("RENUM_WORKER_CONCURRENCY"),
+        description="Executions one worker process drives at once.",
+    )
+    lease_ttl_s: float = Field(
+        default=30.0,
+        gt=1,
+        validation_alias=AliasChoices("RENUM_LEASE_TTL_S"),
+        description="An execution whose lease is not renewed this long is taken over.",
+    )
     db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
     db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
+
+    @property
+    def suna_base_url_set(self) -> bool:
+        """Whether SUNA_BASE_URL was given (else `renum dev` runs the simulator)."""
+        return "suna_base_url" in self.model_fields_set
 
     @cached_property
     def jwt_algorithms(self) -> tuple[str, ...]:

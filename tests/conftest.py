@@ -71,11 +71,16 @@ async def create_database(admin_url: str, prefix: str = "renum_test") -> str:
 async def drop_database(admin_url: str, url: str) -> None:
     """Drop a database made by :func:`create_database`, closing its connections."""
     name = urlsplit(url).path.lstrip("/")
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    for attempt in range(3):
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.exceptions.ConnectionDoesNotExistError:
+            if attempt == 2:
+                raise
+        finally:
+            await conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,254 @@
+"""Engine figures: overhead per step, critical-path ratio, throughput, memory per execution.
+
+Run: .venv/bin/python bench/engine.py [--quick] [--waiting N]
+
+Uses DATABASE_URL / REDIS_URL when set, else embedded servers in a temporary
+directory. The Suna simulator runs in its own process (as Suna would); one
+Renum worker runs in this process so its memory can be read. Printed, never
+asserted: machines are noisy. The last line is ``RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from renum.db import migrate
+from renum.engine.queue import ExecutionQueue
+from renum.engine.worker import Worker, WorkerConfig
+from renum.resources import open_resources
+from renum.settings import Settings
+from renum.suna import build_suna_client
+from suna_client import AgentStartRequest, JwtAuth, SunaClient
+
+SECRET = "bench-secret-0123456789-0123456789-abc"
+AGENTS = {"agents": [
+    {"agent_id": "zero", "answer": "ok", "latency_ms": 0, "chunks": 1},
+    {"agent_id": "a200", "answer": "done: {prompt}", "latency_ms": 200, "chunks": 2},
+    {"agent_id": "a500", "answer": "done", "latency_ms": 500, "chunks": 2},
+    {"agent_id": "slow", "answer": "late", "latency_ms": 600_000, "chunks": 1},
+]}  # fmt: skip
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _team(agent: str, steps: int) -> dict[str, Any]:
+    agents = [
+        {
+            "id": f"s{i}",
+            "agent_id": agent,
+            "role": f"s{i}",
+            "input": {"source": "initial_prompt"}
+            if i == 0
+            else {"source": "agent_result", "agent_id": f"s{i - 1}"},
+        }
+        for i in range(steps)
+    ]
+    return {"type": "sequential", "agents": agents}
+
+
+class Bench:
+    def __init__(self, settings: Settings, resources: Any) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.pool = resources.pool
+
+    async def reset(self) -> None:
+        await self.pool.execute("TRUNCATE teams, executions, usage_log RESTART IDENTITY CASCADE")
+        await self.resources.redis.flushdb()
+
+    async def launch(self, workflow: dict[str, Any], count: int) -> list[str]:
+        import dsl
+
+        plan = dsl.compile(dsl.load(workflow)).to_dict()
+        team_id = uuid.uuid4()
+        await self.pool.execute(
+            """INSERT INTO teams (id, user_id, name, workflow, plan)
+               VALUES ($1, 'bench', $2, $3, $4)""",
+            team_id, f"t-{team_id}", workflow, plan)  # fmt: skip
+        ids = [uuid.uuid4() for _ in range(count)]
+        await self.pool.executemany(
+            """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow, plan)
+               VALUES ($1, 'bench', $2, 'queued', 'go', $3, $4)""",
+            [(i, team_id, workflow, plan) for i in ids])  # fmt: skip
+        queue = ExecutionQueue(self.resources.redis)
+        for i in ids:
+            await queue.enqueue(str(i))
+        return [str(i) for i in ids]
+
+    async def drive(self, concurrency: int) -> float:
+        config = WorkerConfig(concurrency=concurrency, burst=True, read_block_ms=20,
+                              sweep_interval_s=3600)  # fmt: skip
+        async with build_suna_client(self.settings) as suna:
+            worker = Worker(self.resources, suna, config)
+            start = time.perf_counter()
+            await worker.run()
+            return time.perf_counter() - start
+
+    async def durations(self) -> list[float]:
+        rows = await self.pool.fetch(
+            "SELECT extract(epoch FROM finished_at - started_at) AS s, status FROM executions"
+        )
+        bad = [r for r in rows if r["status"] != "completed"]
+        if bad:
+            raise RuntimeError(f"{len(bad)} executions did not complete")
+        return [float(r["s"]) for r in rows]
+
+    async def overhead(self, executions: int, steps: int = 3, latency_s: float = 0.2) -> dict:
+        await self.reset()
+        await self.launch(_team("a200", steps), executions)
+        await self.drive(max(executions, 1))
+        per_step = [(d / steps - latency_s) * 1000 for d in await self.durations()]
+        return {"executions": executions, "p50_ms": round(_pct(per_step, 0.5), 2),
+                "p99_ms": round(_pct(per_step, 0.99), 2)}  # fmt: skip
+
+    async def critical_path(self) -> float:
+        await self.reset()
+        await self.launch(_team("a200", 3), 1)
+        await self.drive(1)
+        (wall,) = await self.durations()
+        return wall / 0.6
+
+    async def throughput(self, runs: int, concurrency: int) -> dict:
+        await self.reset()
+        await self.launch(_team("zero", 1), runs)
+        wall = await self.drive(concurrency)
+        engine_rate = runs / wall
+        bare_rate = await bare_client_rate(self.settings.suna_base_url, runs, concurrency)
+        return {"steps_per_s": round(engine_rate, 1), "bare_client_runs_per_s": round(bare_rate, 1),
+                "ratio": round(engine_rate / bare_rate, 3)}  # fmt: skip
+
+    async def memory(self, waiting: int) -> dict:
+        await self.reset()
+        await self.launch(_team("slow", 1), waiting)
+        before = _rss_kb()
+        config = WorkerConfig(concurrency=waiting, read_block_ms=50, sweep_interval_s=3600)
+        async with build_suna_client(self.settings) as suna:
+            worker = Worker(self.resources, suna, config)
+            task = asyncio.create_task(worker.run())
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                started = await self.pool.fetchval(
+                    "SELECT count(*) FROM step_runs WHERE suna_run_id IS NOT NULL"
+                )
+                if started >= waiting:
+                    break
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
+            after = _rss_kb()
+            worker.stop()
+            await task
+        return {
+            "waiting": waiting,
+            "started": int(started),
+            "rss_before_mb": round(before / 1024, 1),
+            "rss_after_mb": round(after / 1024, 1),
+            "kb_per_execution": round((after - before) / max(1, started), 1),
+        }
+
+
+async def bare_client_rate(base_url: str, runs: int, concurrency: int) -> float:
+    """The same Suna calls a step makes, with the bare client and no engine."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(client: SunaClient) -> None:
+        async with sem:
+            thread = await client.create_thread("bare")
+            await client.add_message(thread.thread_id, "go")
+            run = await client.start_agent(thread.thread_id, AgentStartRequest(agent_id="zero"))
+            await client.wait_for_run(run.agent_run_id)
+            await client.run_output(thread.thread_id)
+
+    async with SunaClient(base_url, auth=JwtAuth(SECRET, "renum")) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(client) for _ in range(runs)))
+        return runs / (time.perf_counter() - start)
+
+
+def start_simulator(agents_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suna_sim", "--port", "0", "--print-url", "--agents",
+         str(agents_file), "--jwt-secret", SECRET, "--max-parallel-runs", "0"],
+        stdout=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().decode().strip()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="renum-bench-"))
+    agents_file = tmp / "agents.json"
+    agents_file.write_text(json.dumps(AGENTS))
+    sim, sim_url = start_simulator(agents_file)
+    os.environ.update(SUNA_BASE_URL=sim_url, SUNA_JWT_SECRET=SECRET, RENUM_DATA_DIR=str(tmp))
+    settings = Settings(RENUM_DB_POOL_MAX=20)
+    results: dict[str, Any] = {}
+    try:
+        async with open_resources(settings) as resources:
+            await migrate(resources.database_url)
+            bench = Bench(settings, resources)
+            levels = [1, 100] if args.quick else [1, 100, 1000]
+            results["overhead_per_step"] = [await bench.overhead(n) for n in levels]
+            results["wall_over_critical_path"] = round(await bench.critical_path(), 4)
+            results["throughput"] = await bench.throughput(300 if args.quick else 1000, 100)
+            results["memory"] = await bench.memory(args.waiting)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    return results
+
+
+def _print(results: dict[str, Any]) -> None:
+    print("engine overhead per step (wall minus agent time, durable writes included):")
+    for row in results["overhead_per_step"]:
+        print(
+            f"  {row['executions']:>5} concurrent executions: p50 {row['p50_ms']:7.2f} ms"
+            f"   p99 {row['p99_ms']:7.2f} ms"
+        )
+    print(f"wall / critical path, 3 steps of 200 ms: {results['wall_over_critical_path']:.4f}")
+    t = results["throughput"]
+    print(
+        f"throughput: {t['steps_per_s']} steps/s vs bare client {t['bare_client_runs_per_s']}"
+        f" runs/s = {t['ratio'] * 100:.1f} %"
+    )
+    m = results["memory"]
+    print(
+        f"memory: {m['started']} executions waiting on slow agents: RSS {m['rss_before_mb']} →"
+        f" {m['rss_after_mb']} MB = {m['kb_per_execution']} KB per execution"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (no 1,000 level)")
+    parser.add_argument(
+        "--waiting",
+        type=int,
+        default=10_000,
+        help="executions waiting on slow agents for the memory figure",
+    )
+    figures = asyncio.run(main(parser.parse_args()))
+    _print(figures)
+    print("RESULT " + json.dumps({"engine": figures}, default=str))

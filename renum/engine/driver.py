@@ -1,0 +1,298 @@
+"""Drives one execution to its end: the DSL's Scheduler decides, this module does the I/O.
+
+The driver rebuilds the execution's state from PostgreSQL (so a take-over is
+the same code path as a first run), asks ``Scheduler.decide``, records skips,
+starts step tasks, and waits for any of them, a cancel request or the
+workflow's deadline. Step tasks retry per the step's policy. Every outcome is
+in PostgreSQL before the next decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import dsl
+from renum.context import ContextStore
+from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
+from renum.events import EventLog, record
+
+__all__ = ["DriverDeps", "ExecutionDriver"]
+
+_log = logging.getLogger("renum.engine.driver")
+
+_FINAL_EVENT = {
+    "completed": "execution_completed",
+    "failed": "execution_failed",
+    "cancelled": "execution_cancelled",
+    "budget_exceeded": "execution_budget_exceeded",
+}
+
+
+@dataclass(frozen=True)
+class DriverDeps:
+    """What every driver of a worker shares."""
+
+    pool: Any
+    events: EventLog
+    contexts: ContextStore
+    runner: StepRunner
+    worker_id: str
+
+
+class ExecutionDriver:
+    """Drives one execution whose lease this worker holds."""
+
+    def __init__(self, deps: DriverDeps, row: Any) -> None:
+        self._deps = deps
+        self._row = row
+        self.execution_id = str(row["id"])
+        self._plan = dsl.Plan.from_dict(row["plan"])
+        self._scheduler = dsl.Scheduler(self._plan)
+        self._ex = Execution(self.execution_id, row["user_id"], str(row["team_id"]),
+                             row["initial_prompt"])  # fmt: skip
+        self._cancel = asyncio.Event()
+        self._state: dict[str, dsl.StepState] = {}
+        self._attempts: dict[str, int] = {}
+        self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
+
+    def request_cancel(self) -> None:
+        """A cancel was requested (API, pub/sub or heartbeat): stop at the next turn."""
+        self._cancel.set()
+
+    # --- the loop ------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Drive to a final status and return it (cancelling this task releases nothing)."""
+        try:
+            return await self._run()
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _run(self) -> str:
+        started_at = await self._mark_running()
+        await self._load_state()
+        if self._row["cancel_requested"]:
+            self._cancel.set()
+        budget_s = self._plan.options.timeout_s - (datetime.now(UTC) - started_at).total_seconds()
+        deadline = time.monotonic() + budget_s
+        cancel_wait = asyncio.create_task(self._cancel.wait())
+        try:
+            while True:
+                if self._cancel.is_set():
+                    return await self._stop_all("cancelled", None)
+                if time.monotonic() >= deadline:
+                    return await self._stop_all(
+                        "failed",
+                        {
+                            "code": "execution_timeout",
+                            "message": f"not finished within {self._plan.options.timeout_s:g} s",
+                        },
+                    )
+                decision = self._scheduler.decide(
+                    self._state, initial_prompt=self._ex.initial_prompt
+                )
+                if decision.skip:
+                    await self._record_settled(decision.skip, "skipped")
+                    continue
+                if decision.cancel:
+                    await self._cancel_steps(decision.cancel)
+                    continue
+                for step_id in decision.start:
+                    self._spawn(step_id, 1)
+                if decision.finished and not self._tasks:
+                    assert decision.status is not None
+                    error = self._failure_summary() if decision.status == "failed" else None
+                    return await self._finalize(decision.status, error)
+                await asyncio.wait(
+                    [*self._tasks.values(), cancel_wait],
+                    timeout=max(0.0, deadline - time.monotonic()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                await self._collect()
+        finally:
+            cancel_wait.cancel()
+
+    async def _collect(self) -> None:
+        for step_id, task in list(self._tasks.items()):
+            if not task.done():
+                continue
+            del self._tasks[step_id]
+            try:
+                outcome = task.result()
+            except LeaseLostError:
+                raise
+            except Exception as exc:  # a bug must fail the step, not wedge the execution
+                _log.exception("step %s of %s crashed", step_id, self.execution_id)
+                outcome = AttemptOutcome(
+                    "failed", error={"code": "internal_error", "message": type(exc).__name__}
+                )
+            await self._settle(step_id, outcome)
+
+    async def _settle(self, step_id: str, outcome: AttemptOutcome) -> None:
+        if outcome.status == "completed":
+            self._state[step_id] = dsl.StepState("completed", outcome.result)
+            await self._save_context()
+        elif outcome.status == "failed":
+            message = (outcome.error or {}).get("message")
+            self._state[step_id] = dsl.StepState("failed", error=message)
+        else:
+            self._state[step_id] = dsl.StepState("cancelled")
+
+    # --- steps ---------------------------------------------------------------
+
+    def _spawn(self, step_id: str, attempt: int) -> None:
+        self._state[step_id] = dsl.StepState("running")
+        self._tasks[step_id] = asyncio.create_task(
+            self._step(self._plan.step(step_id), attempt), name=f"{self.execution_id}:{step_id}"
+        )
+
+    async def _step(self, step: dsl.PlanStep, attempt: int) -> AttemptOutcome:
+        """Run attempts of a step until one completes or the retry policy gives up."""
+        while True:
+            prompt = dsl.render_prompt(step, self._context())
+            outcome = await self._deps.runner.run_attempt(
+                self._ex, step, attempt, prompt, cancelled=self._cancel.is_set
+            )
+            self._attempts[step.id] = attempt
+            if not (outcome.status == "failed" and outcome.retryable
+                    and attempt < step.options.retry.max_attempts):  # fmt: skip
+                return outcome
+            attempt += 1
+            await asyncio.sleep(step.options.retry.delay_s(attempt))
+
+    def _context(self) -> dict[str, Any]:
+        results = {k: v.result for k, v in self._state.items()
+                   if v.status == "completed" and v.result is not None}  # fmt: skip
+        return dsl.build_context(self._plan, self._ex.initial_prompt, results)
+
+    async def _save_context(self) -> None:
+        await self._deps.contexts.save(self.execution_id, self._context())
+
+    async def _cancel_steps(self, step_ids: tuple[str, ...]) -> None:
+        """Cancel running steps (fail-fast or cancel): tasks first, then their Suna runs."""
+        tasks = [self._tasks.pop(s) for s in step_ids if s in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(self._deps.runner.stop_attempt(self.execution_id, s)
+                               for s in step_ids))  # fmt: skip
+        await self._record_settled(tuple((s, "cancelled") for s in step_ids), "cancelled")
+
+    async def _record_settled(self, items: tuple[tuple[str, str], ...], status: str) -> None:
+        """Record steps as skipped or cancelled (with the reason) and tell the state."""
+        async with self._deps.pool.acquire() as conn, conn.transaction():
+            events = []
+            for step_id, reason in items:
+                step = self._plan.step(step_id)
+                attempt = self._attempts.get(step_id, 1)
+                await conn.execute(
+                    """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
+                                              error, finished_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, now())
+                       ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
+                          SET status = EXCLUDED.status, finished_at = now(), updated_at = now()
+                        WHERE step_runs.status IN ('pending', 'running')""",
+                    self.execution_id, step_id, attempt, status, step.agent_id,
+                    {"code": reason, "message": reason.replace("_", " ")},
+                )  # fmt: skip
+                kind = "step_skipped" if status == "skipped" else "step_cancelled"
+                events.append(
+                    await record(
+                        conn, self.execution_id, kind, {"step_id": step_id, "reason": reason}
+                    )
+                )
+        await self._deps.events.publish(events)
+        for step_id, _ in items:
+            self._state[step_id] = dsl.StepState("skipped" if status == "skipped" else "cancelled")
+
+    async def _stop_all(self, status: str, error: dict[str, Any] | None) -> str:
+        running = tuple(self._tasks)
+        await self._cancel_steps(running)
+        pending = tuple(
+            (s.id, "execution_" + status)
+            for s in self._plan.steps
+            if self._state.get(s.id, dsl.StepState()).status == "pending"
+        )
+        if pending:
+            await self._record_settled(pending, "cancelled")
+        return await self._finalize(status, error)
+
+    def _failure_summary(self) -> dict[str, Any]:
+        failed = [s for s, v in self._state.items() if v.status == "failed"]
+        return {"code": "step_failed", "message": f"step {failed[0]} failed" if failed else
+                "a step failed", "steps": failed}  # fmt: skip
+
+    # --- bookkeeping ---------------------------------------------------------
+
+    async def _mark_running(self) -> datetime:
+        if self._row["status"] != "queued":
+            started: datetime = self._row["started_at"] or datetime.now(UTC)
+            return started
+        async with self._deps.pool.acquire() as conn, conn.transaction():
+            started = await conn.fetchval(
+                """UPDATE executions SET status = 'running', started_at = now(), updated_at = now()
+                    WHERE id = $1 AND status = 'queued' RETURNING started_at""",
+                self.execution_id,
+            )
+            event = await record(
+                conn, self.execution_id, "execution_started", {"worker_id": self._deps.worker_id}
+            )
+        await self._deps.events.publish([event])
+        return started or datetime.now(UTC)
+
+    async def _load_state(self) -> None:
+        """Rebuild the state from step_runs (a take-over resumes running steps)."""
+        rows = await self._deps.pool.fetch(
+            """SELECT DISTINCT ON (step_id) * FROM step_runs WHERE execution_id = $1
+                ORDER BY step_id, attempt DESC""",
+            self.execution_id,
+        )
+        resume: list[tuple[str, int]] = []
+        for row in rows:
+            step = self._plan.step(row["step_id"])
+            self._attempts[step.id] = row["attempt"]
+            status = row["status"]
+            error = row["error"] or {}
+            if status == "completed":
+                output = row["output"]
+                result = dsl.StepResult(row["answer"] or "", output["data"] if output else None,
+                                        output is not None)  # fmt: skip
+                self._state[step.id] = dsl.StepState("completed", result)
+            elif status == "running":
+                resume.append((step.id, row["attempt"]))
+            elif (
+                status == "failed"
+                and error.get("retryable")
+                and (row["attempt"] < step.options.retry.max_attempts)
+            ):
+                resume.append((step.id, row["attempt"] + 1))
+            elif status in ("failed", "skipped", "cancelled"):
+                self._state[step.id] = dsl.StepState(status, error=error.get("message"))
+        for step_id, attempt in resume:
+            self._spawn(step_id, attempt)
+
+    async def _finalize(self, status: str, error: dict[str, Any] | None) -> str:
+        async with self._deps.pool.acquire() as conn, conn.transaction():
+            done = await conn.fetchval(
+                """UPDATE executions SET status = $2, error = $3, finished_at = now(),
+                          updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                    WHERE id = $1 AND lease_owner = $4
+                      AND status IN ('queued', 'running', 'waiting_for_credentials')
+                RETURNING id""",
+                self.execution_id, status, error, self._deps.worker_id,
+            )  # fmt: skip
+            if done is None:
+                raise LeaseLostError(self.execution_id)
+            event = await record(
+                conn, self.execution_id, _FINAL_EVENT[status], {"status": status, "error": error}
+            )
+        await self._deps.events.publish([event])
+        return status

@@ -1,0 +1,255 @@
+"""A worker process: reads the queue, holds leases, drives executions concurrently.
+
+Four loops share one event loop: *consume* (new queue entries, and entries a
+dead worker left pending, via ``XAUTOCLAIM``), *heartbeat* (renews every lease
+this worker holds and learns of cancel requests), *listen* (cancel notices on
+Redis pub/sub, for sub-second cancels) and *sweep* (re-enqueues executions
+PostgreSQL holds as unfinished with no live lease: a crash between launch and
+enqueue, a lost Redis). In burst mode the worker exits once the queue is
+empty and nothing is in flight (tests and batch jobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from renum.context import ContextStore
+from renum.engine import leases
+from renum.engine.driver import DriverDeps, ExecutionDriver
+from renum.engine.queue import ExecutionQueue, QueueEntry
+from renum.engine.steps import LeaseLostError, StepRunner
+from renum.events import EventLog
+from renum.redis_keys import CANCEL_CHANNEL
+from renum.resources import Resources
+from renum.usage import UsageLedger
+from suna_client import SunaClient
+
+__all__ = ["Worker", "WorkerConfig"]
+
+_log = logging.getLogger("renum.engine.worker")
+#: Advisory lock held while sweeping, so one worker sweeps at a time.
+SWEEP_LOCK_KEY = 0x72656E7377
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Tuning of a worker; the defaults suit production."""
+
+    concurrency: int = 200
+    """Executions one worker drives at once."""
+    lease_ttl_s: float = 30.0
+    """A lease not renewed for this long may be taken over."""
+    heartbeat_s: float = 5.0
+    """How often leases are renewed (and cancel flags read)."""
+    claim_idle_ms: int = 30_000
+    """Queue entries pending this long with another consumer are claimed."""
+    sweep_interval_s: float = 10.0
+    """How often unfinished executions without a live lease are re-enqueued."""
+    sweep_grace_s: float = 5.0
+    """A queued execution younger than this is left to its launch's own enqueue."""
+    read_block_ms: int = 1_000
+    """How long one queue read blocks."""
+    burst: bool = False
+    """Exit when the queue is empty and nothing is in flight."""
+
+
+def default_worker_id() -> str:
+    """host:pid:random — unique per process, readable in the leases table."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Drives executions from the queue until stopped."""
+
+    def __init__(
+        self, resources: Resources, suna: SunaClient, config: WorkerConfig | None = None,
+        *, worker_id: str | None = None,
+    ) -> None:  # fmt: skip
+        self.config = config or WorkerConfig()
+        self.worker_id = worker_id or default_worker_id()
+        self._pool = resources.pool
+        self._redis = resources.redis
+        self.queue = ExecutionQueue(resources.redis)
+        events = EventLog(resources.pool, resources.redis)
+        runner = StepRunner(resources.pool, events, suna, UsageLedger(resources.pool, events),
+                            self.worker_id)  # fmt: skip
+        self._deps = DriverDeps(resources.pool, events, ContextStore(resources.pool,
+                                resources.redis), runner, self.worker_id)  # fmt: skip
+        self._drivers: dict[str, ExecutionDriver] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+        self._stopping = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Executions this worker is driving now."""
+        return len(self._tasks)
+
+    def stop(self) -> None:
+        """Ask the worker to stop: running drivers are released, not cancelled."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` (or, in burst mode, until there is nothing to do)."""
+        await self.queue.ensure_group()
+        loops = [asyncio.create_task(c) for c in
+                 (self._heartbeat(), self._listen(), self._sweep())]  # fmt: skip
+        try:
+            await self._consume()
+        finally:
+            self._stopping.set()
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._release_all()
+
+    # --- consume -------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        idle_reads = 0
+        while not self._stopping.is_set():
+            free = self.config.concurrency - len(self._tasks)
+            if free <= 0:
+                await self._slots.acquire()  # wait for a driver to finish
+                self._slots.release()
+                continue
+            entries = await self.queue.claim_stale(
+                self.worker_id, min_idle_ms=self.config.claim_idle_ms, count=free
+            )
+            if not entries:
+                entries = await self.queue.read(
+                    self.worker_id, count=free, block_ms=self.config.read_block_ms
+                )
+            for entry in entries:
+                await self._take(entry)
+            if self.config.burst:
+                idle_reads = 0 if entries or self._tasks else idle_reads + 1
+                if idle_reads >= 2 and not await self._unfinished_exists():
+                    return
+
+    async def _unfinished_exists(self) -> bool:
+        return bool(await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM executions WHERE status = ANY($1::text[]))",
+            list(leases.ACTIVE_STATUSES)))  # fmt: skip
+
+    async def _take(self, entry: QueueEntry) -> None:
+        if entry.execution_id in self._tasks:  # a duplicate delivery: already ours
+            await self.queue.ack(entry.entry_id)
+            return
+        try:
+            row = await leases.acquire(
+                self._pool, entry.execution_id, self.worker_id, self.config.lease_ttl_s
+            )
+        except Exception as exc:  # e.g. not a uuid: drop the entry, never crash the loop
+            _log.warning("cannot take %s: %s", entry.execution_id, type(exc).__name__)
+            await self.queue.ack(entry.entry_id)
+            return
+        if row is None:  # finished, or driven by a live worker
+            await self.queue.ack(entry.entry_id)
+            return
+        driver = ExecutionDriver(self._deps, row)
+        self._drivers[driver.execution_id] = driver
+        await self._slots.acquire()
+        self._tasks[driver.execution_id] = asyncio.create_task(
+            self._drive(driver, entry), name=f"drive:{driver.execution_id}"
+        )
+
+    async def _drive(self, driver: ExecutionDriver, entry: QueueEntry) -> None:
+        execution_id = driver.execution_id
+        try:
+            status = await driver.run()
+            _log.info("execution %s %s", execution_id, status)
+            await self.queue.ack(entry.entry_id)
+        except LeaseLostError:
+            _log.warning("lost the lease of %s; another worker has it", execution_id)
+            await self.queue.ack(entry.entry_id)
+        except asyncio.CancelledError:
+            pass  # stopping or lease lost: the entry stays pending for a take-over
+        except Exception:
+            _log.exception("driving %s failed; releasing it for another try", execution_id)
+            with contextlib.suppress(Exception):
+                await leases.release(self._pool, execution_id, self.worker_id)
+        finally:
+            self._drivers.pop(execution_id, None)
+            self._tasks.pop(execution_id, None)
+            self._slots.release()
+
+    # --- heartbeat, cancel notices, sweeper ------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            held = list(self._drivers)
+            try:
+                kept = await leases.renew(self._pool, self.worker_id, held,
+                                          self.config.lease_ttl_s)  # fmt: skip
+            except Exception as exc:
+                _log.warning("lease renewal failed: %s", type(exc).__name__)
+                continue
+            for execution_id in held:
+                if execution_id not in kept:
+                    task = self._tasks.get(execution_id)
+                    if task is not None:
+                        task.cancel()  # someone else drives it now: let go without stopping runs
+                elif kept[execution_id]:
+                    self._drivers[execution_id].request_cancel()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CANCEL_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        driver = self._drivers.get(str(message["data"]))
+                        if driver is not None:
+                            driver.request_cancel()
+            except (RedisError, OSError) as exc:
+                _log.warning("cancel listener lost redis (%s); reconnecting", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                await self._sweep_once()
+            except Exception as exc:
+                _log.warning("sweep failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.config.sweep_interval_s)
+
+    async def _sweep_once(self) -> int:
+        """Re-enqueue unfinished executions nobody holds; one sweeper at a time."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEP_LOCK_KEY):
+                return 0
+            rows = await conn.fetch(
+                """UPDATE executions SET updated_at = now()
+                    WHERE status = ANY($1::text[])
+                      AND (lease_owner IS NULL OR lease_expires_at < now())
+                      AND updated_at < now() - make_interval(secs => $2)
+                RETURNING id""",
+                list(leases.ACTIVE_STATUSES), self.config.sweep_grace_s,
+            )  # fmt: skip
+        for row in rows:
+            await self.queue.enqueue(str(row["id"]))
+        if rows:
+            _log.info("sweeper re-enqueued %d execution(s)", len(rows))
+        return len(rows)
+
+    async def _release_all(self) -> None:
+        held = list(self._drivers)
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for execution_id in held:
+            with contextlib.suppress(Exception):
+                await leases.release(self._pool, execution_id, self.worker_id)

@@ -1,0 +1,185 @@
+"""Per-execution events: PostgreSQL is the audit trail, a Redis stream the live feed.
+
+Events are numbered 1, 2, 3… per execution (the SSE ``id``). :func:`record`
+writes one inside the caller's transaction, so an event exists exactly when the
+state change it describes does; :meth:`EventLog.publish` then copies it to the
+execution's Redis stream under the entry id ``0-<seq>``. Redis may lose the
+stream (or miss a publish): :meth:`EventLog.follow` replays from PostgreSQL and
+fills any gap it sees from there, so a follower never misses an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from renum.redis_keys import events_key
+
+__all__ = ["TERMINAL_EVENTS", "Event", "EventLog", "record"]
+
+_log = logging.getLogger("renum.events")
+
+#: Events after which an execution's stream ends.
+TERMINAL_EVENTS = frozenset(
+    {"execution_completed", "execution_failed", "execution_cancelled", "execution_budget_exceeded"}
+)
+#: Entries kept per execution stream (older ones are still in PostgreSQL).
+STREAM_MAXLEN = 10_000
+#: How long a finished execution's stream stays in Redis.
+STREAM_TTL_S = 24 * 3600
+#: While Redis is unreachable, followers re-read PostgreSQL this often.
+REDIS_RETRY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of an execution."""
+
+    execution_id: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def terminal(self) -> bool:
+        """Whether this event ends the execution's stream."""
+        return self.type in TERMINAL_EVENTS
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the API shows it."""
+        return {
+            "id": self.seq,
+            "type": self.type,
+            "execution_id": self.execution_id,
+            "data": self.data,
+            "ts": self.created_at.isoformat(),
+        }
+
+
+async def record(conn: Any, execution_id: str, type_: str, data: dict[str, Any]) -> Event:
+    """Append an event in PostgreSQL (inside the caller's transaction, if any)."""
+    row = await conn.fetchrow(
+        """WITH s AS (UPDATE executions SET event_seq = event_seq + 1
+                      WHERE id = $1 RETURNING event_seq)
+           INSERT INTO execution_events (execution_id, seq, type, data)
+           SELECT $1, event_seq, $2, $3 FROM s
+           RETURNING seq, created_at""",
+        execution_id,
+        type_,
+        data,
+    )
+    return Event(execution_id, row["seq"], type_, data, row["created_at"])
+
+
+def _from_row(execution_id: str, row: Any) -> Event:
+    return Event(execution_id, row["seq"], row["type"], row["data"], row["created_at"])
+
+
+class EventLog:
+    """Reads and publishes the events of executions."""
+
+    def __init__(self, pool: Any, redis: aioredis.Redis, *, heartbeat_s: float = 15.0) -> None:
+        self._pool = pool
+        self._redis = redis
+        self.heartbeat_s = heartbeat_s
+
+    async def emit(self, execution_id: str, type_: str, data: dict[str, Any]) -> Event:
+        """Record an event on its own and publish it."""
+        event = await record(self._pool, execution_id, type_, data)
+        await self.publish([event])
+        return event
+
+    async def publish(self, events: Iterable[Event]) -> None:
+        """Copy recorded events to their live streams; Redis trouble is logged, not raised."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    key = events_key(event.execution_id)
+                    fields: dict[Any, Any] = {
+                        "type": event.type,
+                        "data": json.dumps(event.data),
+                        "ts": event.created_at.isoformat(),
+                    }
+                    pipe.xadd(key, fields, id=f"0-{event.seq}", maxlen=STREAM_MAXLEN)
+                    if event.terminal:
+                        pipe.expire(key, STREAM_TTL_S)
+                await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            _log.warning("could not publish events to redis: %s", type(exc).__name__)
+
+    async def since(self, execution_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        """Events with ``seq > after_seq`` from PostgreSQL, in order."""
+        rows = await self._pool.fetch(
+            """SELECT seq, type, data, created_at FROM execution_events
+               WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3""",
+            execution_id,
+            after_seq,
+            limit,
+        )
+        return [_from_row(execution_id, r) for r in rows]
+
+    async def follow(self, execution_id: str, after_seq: int = 0) -> AsyncIterator[Event | None]:
+        """Yield events after ``after_seq`` until the terminal one; ``None`` marks a heartbeat.
+
+        Replays from PostgreSQL, then blocks on the Redis stream. A gap in the
+        stream, a quiet heartbeat interval or a Redis error sends it back to
+        PostgreSQL for whatever it has not seen.
+        """
+        last = after_seq
+        while True:
+            backlog = await self.since(execution_id, last)
+            for event in backlog:
+                yield event
+                last = event.seq
+                if event.terminal:
+                    return
+            if len(backlog) == 1000:
+                continue
+            arrived = await self._read_stream(execution_id, last)
+            if arrived is None:
+                yield None  # a quiet interval: heartbeat, then re-check PostgreSQL
+                continue
+            for event in arrived:
+                if event.seq != last + 1:
+                    break  # a gap: PostgreSQL fills it on the next turn
+                yield event
+                last = event.seq
+                if event.terminal:
+                    return
+
+    async def _read_stream(self, execution_id: str, last: int) -> list[Event] | None:
+        try:
+            reply: Any = await self._redis.xread(
+                {events_key(execution_id): f"0-{last}"},
+                count=500,
+                block=int(self.heartbeat_s * 1000),
+            )
+        except RedisError as exc:
+            _log.warning("event stream read failed (%s); using PostgreSQL", type(exc).__name__)
+            await asyncio.sleep(REDIS_RETRY_S)
+            return None
+        if not reply:
+            return None
+        events = []
+        for _key, entries in reply:
+            for entry_id, fields in entries:
+                seq = int(str(entry_id).split("-", 1)[1])
+                events.append(
+                    Event(
+                        execution_id,
+                        seq,
+                        fields["type"],
+                        json.loads(fields["data"]),
+                        datetime.fromisoformat(fields["ts"]),
+                    )
+                )
+        return events

@@ -1,0 +1,124 @@
+"""Durability: a worker killed with SIGKILL, Redis flushed mid-run, several workers sharing."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import pytest
+
+from suna_sim import SunaSimulator
+from tests.conftest import ApiClient
+from tests.renum.conftest import Engine
+from tests.renum.helpers import create_team, get_json, launch
+
+SLOW_AGENTS = {"agents": [
+    {"agent_id": "first", "answer": "one: {prompt}", "latency_ms": 800},
+    {"agent_id": "second", "answer": "two: {prompt}", "latency_ms": 800},
+    {"agent_id": "quick", "answer": "{\"ok\": true}", "latency_ms": [5, 30]},
+]}  # fmt: skip
+TWO_STEPS = {"type": "sequential", "agents": [
+    {"agent_id": "first", "role": "first", "input": {"source": "initial_prompt"}},
+    {"agent_id": "second", "role": "second", "input": {"source": "agent_result",
+                                                       "agent_id": "first"}}]}  # fmt: skip
+
+
+async def _wait_until(db: Any, query: str, *args: Any, timeout_s: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await db.fetchval(query, *args):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for: {query}")
+        await asyncio.sleep(0.05)
+
+
+async def _all_final(db: Any, timeout_s: float = 60) -> None:
+    await _wait_until(
+        db, "SELECT NOT EXISTS (SELECT 1 FROM executions WHERE status IN "
+        "('queued', 'running', 'waiting_for_credentials'))", timeout_s=timeout_s)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.sim(agents=SLOW_AGENTS)
+async def test_worker_killed_mid_step_another_finishes_without_duplicates(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    team_id = await create_team(api, TWO_STEPS)
+    ids = [(await launch(api, team_id, f"job {i}"))["execution_id"] for i in range(4)]
+    victim = engine.worker_process()
+    try:
+        # kill once every execution has a run in Suna, before any has finished its step
+        await _wait_until(db, "SELECT count(*) = 4 FROM step_runs WHERE suna_run_id IS NOT NULL")
+        victim.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(victim.wait)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    survivor = engine.worker_process()
+    try:
+        await _all_final(db)
+    finally:
+        survivor.terminate()
+        await asyncio.to_thread(survivor.wait, 30)
+    for execution_id in ids:
+        execution = await get_json(api, f"/v1/executions/{execution_id}")
+        assert execution["status"] == "completed", execution
+        assert [s["attempt"] for s in execution["steps"]] == [1, 1]
+    stats = sim.stats()
+    assert stats.duplicate_starts == 0
+    assert stats.runs_started == 8
+    assert await db.fetchval("SELECT count(*) FROM usage_log") == 8
+    assert await db.fetchval("SELECT count(DISTINCT suna_run_id) FROM usage_log") == 8
+
+
+@pytest.mark.sim(agents=SLOW_AGENTS)
+async def test_redis_flushed_mid_run(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, redis: Any
+) -> None:
+    team_id = await create_team(api, TWO_STEPS)
+    execution_id = (await launch(api, team_id, "survive"))["execution_id"]
+    async with engine.running():
+        await _wait_until(db, "SELECT count(*) >= 1 FROM step_runs WHERE suna_run_id IS NOT NULL")
+        await redis.flushdb()
+        await _all_final(db)
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "completed"
+    context = (await get_json(api, f"/v1/executions/{execution_id}/context"))["context"]
+    assert context["agent_first_result"] == "one: survive"
+    assert context["agent_second_result"] == "two: one: survive"
+    await redis.flushdb()  # the live copy is gone again: the snapshot answers
+    again = (await get_json(api, f"/v1/executions/{execution_id}/context"))["context"]
+    assert again == context
+    assert sim.stats().duplicate_starts == 0
+
+
+@pytest.mark.slow
+@pytest.mark.sim(agents=SLOW_AGENTS)
+async def test_three_worker_processes_share_one_hundred_executions(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    workflow = {
+        "type": "sequential",
+        "agents": [{"agent_id": "quick", "role": "quick", "input": {"source": "initial_prompt"}}],
+    }
+    team_id = await create_team(api, workflow)
+    for i in range(100):
+        await launch(api, team_id, f"n{i}")
+    workers = [engine.worker_process() for _ in range(3)]
+    try:
+        await _all_final(db, timeout_s=120)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            await asyncio.to_thread(worker.wait, 30)
+    assert await db.fetchval("SELECT count(*) FROM executions WHERE status = 'completed'") == 100
+    started = await db.fetch(
+        """SELECT execution_id, count(*) AS n, min(data->>'worker_id') AS worker
+             FROM execution_events WHERE type = 'execution_started' GROUP BY execution_id"""
+    )
+    assert len(started) == 100 and all(r["n"] == 1 for r in started)
+    assert len({r["worker"] for r in started}) >= 2, "the work should be shared"
+    stats = sim.stats()
+    assert stats.runs_started == 100
+    assert stats.duplicate_starts == 0
