@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +31,30 @@ def _descendants_and_servers(root: int, data_dir: Path) -> set[int]:
         if str(data_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
             pids.add(proc.info["pid"])
     return pids
+
+
+def _launch_example_and_wait(output: str, port: int) -> None:
+    """The quick start's own curl: launch the support router, then read it back completed."""
+    token = re.search(r"export TOKEN=(\S+)", output)
+    team = re.search(r"/v1/teams/([0-9a-f-]{36})/executions", output)
+    assert token and team, output
+    headers = {"Authorization": f"Bearer {token.group(1)}", "Content-Type": "application/json"}
+    base = f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(
+        f"{base}/v1/teams/{team.group(1)}/executions",
+        headers=headers,
+        data=json.dumps({"initial_prompt": "My invoice is wrong"}).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        execution_id = json.load(response)["execution_id"]
+    events = urllib.request.Request(f"{base}/v1/executions/{execution_id}/events", headers=headers)
+    with urllib.request.urlopen(events, timeout=30) as response:
+        stream = response.read().decode()  # the stream closes after the terminal event
+    assert "event: execution_completed" in stream
+    detail = urllib.request.Request(f"{base}/v1/executions/{execution_id}", headers=headers)
+    with urllib.request.urlopen(detail, timeout=10) as response:
+        steps = {s["step_id"]: s["status"] for s in json.load(response)["steps"]}
+    assert steps["billing_support"] == "completed"
 
 
 @pytest.mark.slow
@@ -63,6 +88,7 @@ def test_dev_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200
             assert json.load(response)["status"] == "ok"
+        _launch_example_and_wait(output, port)
         running = _descendants_and_servers(proc.pid, data_dir)
         assert running, "the API and database processes should be visible"
         proc.send_signal(signal.SIGINT)
