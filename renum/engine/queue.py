@@ -57,7 +57,9 @@ class ExecutionQueue:
                 WORKER_GROUP, consumer, {EXECUTION_QUEUE: ">"}, count=count, block=block_ms
             )
         except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            # NOGROUP: the group is gone; UNBLOCKED (Redis 7): the stream was deleted while
+            # this read was blocked on it. Either way Redis lost the queue: recreate it.
+            if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                 raise
             _log.warning("the queue's consumer group is gone (redis lost it); recreating")
             await self.ensure_group()

@@ -35,6 +35,8 @@ from suna_client import SunaClient
 __all__ = ["Worker", "WorkerConfig"]
 
 _log = logging.getLogger("renum.engine.worker")
+#: Pause before reading the queue again after a Redis error.
+REDIS_RETRY_S = 1.0
 #: Advisory lock held while sweeping, so one worker sweeps at a time.
 SWEEP_LOCK_KEY = 0x72656E7377
 
@@ -121,13 +123,18 @@ class Worker:
                 await self._slots.acquire()  # wait for a driver to finish
                 self._slots.release()
                 continue
-            entries = await self.queue.claim_stale(
-                self.worker_id, min_idle_ms=self.config.claim_idle_ms, count=free
-            )
-            if not entries:
-                entries = await self.queue.read(
-                    self.worker_id, count=free, block_ms=self.config.read_block_ms
+            try:
+                entries = await self.queue.claim_stale(
+                    self.worker_id, min_idle_ms=self.config.claim_idle_ms, count=free
                 )
+                if not entries:
+                    entries = await self.queue.read(
+                        self.worker_id, count=free, block_ms=self.config.read_block_ms
+                    )
+            except (RedisError, OSError) as exc:  # Redis away: the sweeper re-enqueues later
+                _log.warning("queue read failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(REDIS_RETRY_S)
+                continue
             for entry in entries:
                 await self._take(entry)
             if self.config.burst:
