@@ -11,7 +11,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from renum.errors import RenumError
 from renum.settings import Settings, dev_secret
@@ -113,8 +114,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             )
             await worker.run()
 
-    asyncio.run(run())
+    _run_fast(run())
     return 0
+
+
+def _run_fast(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (less CPU per step), else on asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
