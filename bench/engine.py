@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from renum.db import migrate
 from renum.engine.queue import ExecutionQueue
 from renum.engine.worker import Worker, WorkerConfig
+from renum.keys import generate_master_key
 from renum.resources import open_resources
 from renum.settings import Settings
 from renum.suna import build_suna_client
@@ -203,6 +204,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     agents_file.write_text(json.dumps(AGENTS))
     sim, sim_url = start_simulator(agents_file)
     os.environ.update(SUNA_BASE_URL=sim_url, SUNA_JWT_SECRET=SECRET, RENUM_DATA_DIR=str(tmp))
+    os.environ.setdefault("RENUM_MASTER_KEYS", generate_master_key("bench"))  # a throwaway
     settings = Settings(RENUM_DB_POOL_MAX=20)
     results: dict[str, Any] = {}
     try:

@@ -7,7 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from renum.api import dsl_routes, executions, health, me, teams
+from renum.api import docs, dsl_routes, executions, health, me, teams
+from renum.api import keys as keys_routes
+from renum.api import metrics as metrics_routes
+from renum.api import usage as usage_routes
+from renum.api import webhooks as webhook_routes
+from renum.api import ws as ws_routes
 from renum.errors import install_error_handlers
 from renum.resources import open_resources
 from renum.settings import Settings
@@ -32,6 +37,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         version="0.1.0",
         summary="The team brain for Suna agents",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served offline by renum.api.docs (Swagger UI needs a CDN)
+        redoc_url=None,
+        openapi_tags=docs.TAGS,
     )
     install_error_handlers(app)
     app.include_router(health.router)
@@ -39,4 +47,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     app.include_router(teams.router)
     app.include_router(executions.router)
     app.include_router(dsl_routes.router)
+    app.include_router(keys_routes.router)
+    app.include_router(usage_routes.router)
+    app.include_router(metrics_routes.router)
+    app.include_router(webhook_routes.router)
+    app.include_router(ws_routes.router)
+    app.include_router(docs.router)
+    docs.install_examples(app)
     return app

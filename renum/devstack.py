@@ -26,6 +26,7 @@ from pathlib import Path
 from renum.auth import mint_token
 from renum.db import migrate
 from renum.embedded import start_missing
+from renum.keys import dev_master_keys
 from renum.settings import Settings, dev_secret
 
 __all__ = ["run_dev"]
@@ -122,6 +123,10 @@ def run_dev(*, port: int | None = None) -> int:
         jwt_secret, created = dev_secret(data_dir, "jwt_secret")
         where = Path(data_dir / "jwt_secret")
         _say(f"renum dev: {'generated' if created else 'using'} the dev JWT secret in {where}")
+    master_keys = base.master_keys
+    if master_keys is None:
+        master_keys = dev_master_keys(data_dir)
+        _say(f"renum dev: using the dev master key in {data_dir / 'master_key'}")
     port = port if port is not None else base.port
 
     def _terminate(signum: int, frame: object) -> None:
@@ -141,6 +146,7 @@ def run_dev(*, port: int | None = None) -> int:
             "DATABASE_URL": servers.database_url,
             "REDIS_URL": servers.redis_url,
             "RENUM_JWT_SECRET": jwt_secret,
+            "RENUM_MASTER_KEYS": master_keys,
             "RENUM_DEV": "1",
             "RENUM_DATA_DIR": str(data_dir),
         }
@@ -181,6 +187,8 @@ def run_dev(*, port: int | None = None) -> int:
                 f'  curl -N -H "Authorization: Bearer $TOKEN" '
                 f"{url}/v1/executions/<execution_id>/events"
             )
+            _say("  # or all of it, live, in one command:")
+            _say(f'  renum run examples/{name}.json --prompt "My invoice is wrong" --url {url}')
         _say("\nPress Ctrl-C to stop everything.")
         # Block until any child exits (without reaping it, so Popen still sees it).
         os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)

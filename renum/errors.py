@@ -9,6 +9,7 @@
     ├── PermissionDeniedError       403 forbidden
     ├── NotFoundError               404 not_found
     ├── ConflictError               409 conflict
+    ├── CredentialError             500 credential_error (a stored key does not open)
     ├── RequestValidationProblem    422 validation_error (with errors[])
     ├── PaymentRequiredError        402 budget_exhausted
     └── ServiceUnavailableError     503 service_unavailable
@@ -26,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -36,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
+    "CredentialError",
     "MigrationError",
     "NotFoundError",
     "PaymentRequiredError",
@@ -97,6 +100,15 @@ class ConflictError(RenumError):
 
     status = 409
     code = "conflict"
+
+
+class CredentialError(RenumError):
+    """A user's stored key cannot be opened (unknown master key id, tampering).
+
+    The message names the service and master key id, never the plaintext.
+    """
+
+    code = "credential_error"
 
 
 class RequestValidationProblem(RenumError):
@@ -209,8 +221,22 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL refuses NUL characters in text and jsonb (found by schemathesis): the
+    # request is at fault, whichever field carried it.
+    return problem_response(
+        422,
+        "validation_error",
+        "The request contains a character that cannot be stored (NUL)",
+        instance=request.url.path,
+        errors=[{"path": "/", "code": "invalid_character", "message": "NUL is not allowed"}],
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through problem+json."""
+    for unstorable in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+        app.add_exception_handler(unstorable, _unstorable_text)
     app.add_exception_handler(RenumError, _renum_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

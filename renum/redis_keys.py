@@ -10,7 +10,10 @@ from __future__ import annotations
 __all__ = [
     "CANCEL_CHANNEL",
     "EXECUTION_QUEUE",
+    "KEYS_CHANNEL",
     "WORKER_GROUP",
+    "budget_holds_key",
+    "budget_spent_key",
     "context_key",
     "events_key",
 ]
@@ -21,6 +24,9 @@ EXECUTION_QUEUE = "renum:queue:executions"
 WORKER_GROUP = "workers"
 #: Pub/sub channel announcing cancel requests (payload: execution id).
 CANCEL_CHANNEL = "renum:cancel"
+#: Pub/sub channel announcing that a user stored a key (payload: user id), so
+#: executions waiting for credentials resume at once.
+KEYS_CHANNEL = "renum:keys"
 
 
 def context_key(execution_id: str) -> str:
@@ -31,3 +37,16 @@ def context_key(execution_id: str) -> str:
 def events_key(execution_id: str) -> str:
     """Stream of an execution's events; entry ids are ``0-<seq>``."""
     return f"renum:events:{execution_id}"
+
+
+def budget_spent_key(scope: str) -> str:
+    """Micro-dollars spent in a budget scope (``execution:<id>``, ``user:<id>:<YYYY-MM>``).
+
+    Rebuilt from ``usage_log`` when missing; it expires now and then so that it is.
+    """
+    return f"renum:budget:{scope}:spent"
+
+
+def budget_holds_key(scope: str) -> str:
+    """Hash of a budget scope's reservations: hold id → ``<micro-dollars>:<expires ms>``."""
+    return f"renum:budget:{scope}:holds"

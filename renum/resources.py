@@ -8,11 +8,14 @@ lifespan, the workers and the CLI) and reached from routes through the
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 
 from renum.db import create_pool, migrate
@@ -20,6 +23,10 @@ from renum.embedded import EmbeddedServers, start_missing
 from renum.settings import Settings
 
 __all__ = ["Resources", "open_resources", "resolve_urls"]
+
+_log = logging.getLogger("renum.resources")
+#: How long a starting process waits for a PostgreSQL that is restarting or not up yet.
+PG_CONNECT_WAIT_S = 30.0
 
 
 @dataclass
@@ -45,6 +52,21 @@ async def resolve_urls(settings: Settings) -> tuple[str, str, EmbeddedServers | 
     return servers.database_url, servers.redis_url, servers
 
 
+async def _create_pool_waiting(database_url: str, settings: Settings) -> Any:
+    """The pool; a PostgreSQL that is restarting (or not up yet) is waited for, briefly."""
+    deadline = time.monotonic() + PG_CONNECT_WAIT_S
+    while True:
+        try:
+            return await create_pool(
+                database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            )
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            _log.warning("postgresql not reachable (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(0.5)
+
+
 @asynccontextmanager
 async def open_resources(
     settings: Settings, *, run_migrations: bool = False
@@ -54,9 +76,7 @@ async def open_resources(
     try:
         if run_migrations:
             await migrate(database_url)
-        pool = await create_pool(
-            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-        )
+        pool = await _create_pool_waiting(database_url, settings)
         redis = aioredis.from_url(redis_url, decode_responses=True, health_check_interval=30)
         try:
             yield Resources(settings, pool, redis, database_url, redis_url, embedded)

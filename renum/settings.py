@@ -8,6 +8,7 @@ like placeholders stop the process at start (:func:`Settings.check_secrets`).
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from renum.errors import ConfigurationError
+from renum.keys import KeyRing, dev_master_keys
 
 __all__ = ["PLACEHOLDER_SECRETS", "Settings"]
 
@@ -115,8 +117,44 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RENUM_LEASE_TTL_S"),
         description="An execution whose lease is not renewed this long is taken over.",
     )
+    credential_wait_s: float = Field(
+        default=3600.0,
+        gt=0,
+        validation_alias=AliasChoices("RENUM_CREDENTIAL_WAIT_S"),
+        description="How long an execution waits for a key a step requires before failing.",
+    )
     db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
     db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
+    step_cost_estimate_usd: Decimal = Field(
+        default=Decimal("0.05"), ge=0,
+        validation_alias=AliasChoices("RENUM_STEP_COST_ESTIMATE_USD"),
+        description="Cost held against a budget for a step whose agent has no recent priced run.",
+    )  # fmt: skip
+    budget_counter_ttl_s: int = Field(
+        default=3600, ge=1, validation_alias=AliasChoices("RENUM_BUDGET_COUNTER_TTL_S"),
+        description="Budget counters in Redis are rebuilt from the ledger at least this often.",
+    )  # fmt: skip
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, validation_alias=AliasChoices("RENUM_WORKER_METRICS_PORT"),
+        description="Port of a worker's own /metrics endpoint (0: none).",
+    )  # fmt: skip
+    webhook_allow_private: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("RENUM_WEBHOOK_ALLOW_PRIVATE"),
+        description="Deliver webhooks to loopback, link-local and private addresses (SSRF guard).",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=AliasChoices("RENUM_WEBHOOK_TIMEOUT_S"),
+        description="Time limit of one webhook delivery attempt.",
+    )  # fmt: skip
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, validation_alias=AliasChoices("RENUM_WEBHOOK_MAX_ATTEMPTS"),
+        description="Attempts at a webhook before it is given up as failed.",
+    )  # fmt: skip
+    webhook_backoff_s: float = Field(
+        default=5.0, gt=0, validation_alias=AliasChoices("RENUM_WEBHOOK_BACKOFF_S"),
+        description="First retry delay of a webhook; it doubles per attempt (capped at 1 h).",
+    )  # fmt: skip
 
     @property
     def suna_base_url_set(self) -> bool:
@@ -131,11 +169,32 @@ class Settings(BaseSettings):
             algorithms.append("RS256")
         return tuple(algorithms)
 
+    @cached_property
+    def key_ring(self) -> KeyRing:
+        """The master key ring; in dev mode without RENUM_MASTER_KEYS, the dev key's ring."""
+        if self.master_keys:
+            return KeyRing.parse(self.master_keys)
+        if self.dev_mode:
+            return KeyRing.parse(dev_master_keys(self.data_dir))
+        raise ConfigurationError(
+            "RENUM_MASTER_KEYS is not set (generate one with `renum keys generate`)"
+        )
+
+    def check_master_keys(self) -> None:
+        """Refuse to start without a usable key ring (workers need no JWT secret)."""
+        if not self.dev_mode or self.master_keys:
+            _ = self.key_ring
+
     def check_secrets(self) -> None:
         """Refuse to start without real secrets, unless in dev mode."""
         if self.dev_mode:
+            self.check_master_keys()
             return
         problems = []
+        try:
+            self.check_master_keys()
+        except ConfigurationError as exc:
+            problems.append(exc.detail)
         if not self.jwt_secret and not self.jwt_public_key:
             problems.append("RENUM_JWT_SECRET (or RENUM_JWT_PUBLIC_KEY) is not set")
         elif self.jwt_secret is not None and _is_placeholder(self.jwt_secret):

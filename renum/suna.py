@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from renum.metrics import suna_request_hook
 from renum.settings import Settings
 from suna_client import ApiKeyAuth, JwtAuth, SunaAuth, SunaClient
 
@@ -9,10 +10,16 @@ __all__ = ["build_suna_client"]
 
 
 def build_suna_client(settings: Settings) -> SunaClient:
-    """A client of ``SUNA_BASE_URL`` with the service credential from settings."""
+    """A client of ``SUNA_BASE_URL`` with the service credential from settings.
+
+    Its requests and circuit-breaker state are counted in :mod:`renum.metrics`.
+    """
     auth: SunaAuth | None = None
     if settings.suna_api_key:
         auth = ApiKeyAuth(settings.suna_api_key)
     elif settings.suna_jwt_secret:
         auth = JwtAuth(settings.suna_jwt_secret, settings.suna_account_id)
-    return SunaClient(settings.suna_base_url, auth=auth)
+    ref: list[SunaClient] = []
+    client = SunaClient(settings.suna_base_url, auth=auth, on_request=suna_request_hook(ref))
+    ref.append(client)
+    return client

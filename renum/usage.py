@@ -4,7 +4,11 @@ Rows are keyed by the Suna run id (unique), so recording a run again — a
 retry, a take-over — changes nothing. Cost is a ``Decimal`` from genai-prices
 (never a hand-written table) with the price data version; a model it does not
 know keeps its tokens with ``cost_usd = NULL`` and ``priced = false``, never a
-silent zero.
+silent zero (it is counted in ``renum_unpriced_runs_total``).
+
+Every recorded row is also counted in the Prometheus counters (tokens, cost)
+and added to the budget counters, so the four totals — Suna's, the ledger's,
+Prometheus's and the reports' — agree.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 import genai_prices
 
+from renum import metrics
+from renum.budgets import BudgetGuard
 from renum.events import EventLog, record
 from suna_client import RunUsage
 
@@ -72,9 +78,10 @@ def price(usage: RunUsage) -> Price:
 class UsageLedger:
     """Writes usage rows and announces them."""
 
-    def __init__(self, pool: Any, events: EventLog) -> None:
+    def __init__(self, pool: Any, events: EventLog, budgets: BudgetGuard | None = None) -> None:
         self._pool = pool
         self._events = events
+        self._budgets = budgets
 
     async def record(
         self,
@@ -100,7 +107,7 @@ class UsageLedger:
                        llm_calls, cost_usd, priced, price_version)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
                            $16, $17, $18, $19)
-                   ON CONFLICT (suna_run_id) DO NOTHING RETURNING id""",
+                   ON CONFLICT (suna_run_id) DO NOTHING RETURNING created_at""",
                 suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id,
                 usage.model, priced.provider, key_type, usage.input_tokens, usage.output_tokens,
                 usage.cached_tokens, usage.cache_creation_tokens, usage.reasoning_tokens,
@@ -119,6 +126,16 @@ class UsageLedger:
                     "priced": priced.cost_usd is not None})  # fmt: skip
         if event is not None:
             await self._events.publish([event])
+        metrics.observe_usage(priced.provider, priced.model or usage.model, {
+            "input": usage.input_tokens, "output": usage.output_tokens,
+            "cached": usage.cached_tokens, "cache_write": usage.cache_creation_tokens,
+            "reasoning": usage.reasoning_tokens}, priced.cost_usd)  # fmt: skip
+        if self._budgets is not None and priced.cost_usd:
+            try:
+                await self._budgets.add_spent(user_id=user_id, execution_id=execution_id,
+                                              cost_usd=priced.cost_usd, at=inserted)  # fmt: skip
+            except Exception as exc:  # the counter is rebuilt from usage_log when it is off
+                _log.warning("could not add to the budget counters: %s", type(exc).__name__)
         if priced.cost_usd is None and usage.model:
             _log.info(
                 "model %s is not priced by genai-prices; cost recorded as unknown", usage.model

@@ -33,6 +33,10 @@ from renum.embedded import start_missing
 from renum.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+#: The suite's master key ring (a real 32-byte key, for tests only).
+TEST_MASTER_KEYS = "test1:7Zto4WNd9re+XkXAOjmtOl/KwniqV3YIgKd6aLRlyYA="
+# Settings built without the fixtures (create_app refuses to start without a key ring).
+os.environ.setdefault("RENUM_MASTER_KEYS", TEST_MASTER_KEYS)
 
 
 def with_database(url: str, name: str) -> str:
@@ -146,6 +150,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         REDIS_URL=redis_url,
         RENUM_JWT_SECRET=TEST_JWT_SECRET,
         RENUM_DATA_DIR=tmp_path / "data",
+        RENUM_MASTER_KEYS=TEST_MASTER_KEYS,
     )
 
 

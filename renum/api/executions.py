@@ -11,20 +11,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep, RedisDep
 from renum.api.teams import _cursor
+from renum.budgets import require_user_budget_left
 from renum.context import ContextStore
 from renum.engine.queue import ExecutionQueue
 from renum.errors import RequestValidationProblem
 from renum.events import EventLog, record
+from renum.metrics import EXECUTIONS
 from renum.redis_keys import CANCEL_CHANNEL
 from renum.store import create_execution, encode_cursor, get_execution, get_team, list_executions
 from renum.store import step_runs as step_run_rows
+from renum.webhooks import check_webhook_url
 
-__all__ = ["router"]
+__all__ = ["cancel_execution", "router"]
 
 router = APIRouter(prefix="/v1", tags=["executions"])
 
@@ -42,7 +45,15 @@ class LaunchIn(BaseModel):
     budget_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=20,
                                        decimal_places=10)  # fmt: skip
     metadata: dict[str, Any] = Field(default_factory=dict)
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, examples=["https://example.com/hooks/renum"],
+        description="POSTed a signed summary when an execution finishes (http/https)",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_ok(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
 
 
 def _links(execution_id: Any) -> dict[str, str]:
@@ -77,6 +88,11 @@ async def launch(
     team = await get_team(pool, user.user_id, team_id)
     plan = dsl.Plan.from_dict(team["plan"])
     budget = body.budget_usd if body.budget_usd is not None else plan.options.budget_usd
+    if idempotency_key is None or not await pool.fetchval(
+        "SELECT 1 FROM executions WHERE user_id = $1 AND idempotency_key = $2",
+        user.user_id, idempotency_key,
+    ):  # a retried launch still gets its execution back  # fmt: skip
+        await require_user_budget_left(pool, user.user_id)
     row, created, event = await create_execution(
         pool, user.user_id, team, initial_prompt=body.initial_prompt, budget_usd=budget,
         metadata=body.metadata, idempotency_key=idempotency_key,
@@ -200,9 +216,18 @@ async def cancel(
 ) -> JSONResponse:
     """Idempotent: a finished execution is returned as it is; a queued one is cancelled at
     once; a running one is stopped by its worker (running Suna runs are stopped)."""
-    row = await get_execution(pool, user.user_id, execution_id)
+    answer, code = await cancel_execution(pool, redis, user.user_id, execution_id)
+    return JSONResponse(answer, status_code=code)
+
+
+async def cancel_execution(
+    pool: Any, redis: Any, user_id: str, execution_id: uuid.UUID
+) -> tuple[dict[str, str], int]:
+    """Cancel one of the user's executions (the route and the WebSocket's `stop`); the answer
+    and its HTTP status: 200 when final now, 202 while its worker stops it."""
+    row = await get_execution(pool, user_id, execution_id)
     if row["status"] in _FINAL:
-        return JSONResponse({"execution_id": str(execution_id), "status": row["status"]})
+        return {"execution_id": str(execution_id), "status": row["status"]}, 200
     events = EventLog(pool, redis)
     async with pool.acquire() as conn, conn.transaction():
         first = await conn.fetchval(
@@ -229,11 +254,10 @@ async def cancel(
             )
     await events.publish(recorded)
     if done:
-        return JSONResponse({"execution_id": str(execution_id), "status": "cancelled"})
+        EXECUTIONS.labels("cancelled").inc()
+        return {"execution_id": str(execution_id), "status": "cancelled"}, 200
     await redis.publish(CANCEL_CHANNEL, str(execution_id))
-    return JSONResponse(
-        {"execution_id": str(execution_id), "status": "cancelling"}, status_code=202
-    )
+    return {"execution_id": str(execution_id), "status": "cancelling"}, 202
 
 
 @router.get(

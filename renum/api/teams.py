@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep
@@ -21,6 +21,7 @@ from renum.store import (
     update_team,
 )
 from renum.store import list_teams as list_team_rows
+from renum.webhooks import check_webhook_url
 
 __all__ = ["compile_workflow", "router"]
 
@@ -45,7 +46,15 @@ class TeamIn(BaseModel):
         description="The workflow DSL document (see GET /v1/dsl/schema)",
         examples=[_EXAMPLE_WORKFLOW],
     )
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, examples=["https://example.com/hooks/renum"],
+        description="POSTed a signed summary when an execution finishes (http/https)",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_ok(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
 
 
 class TeamOut(BaseModel):

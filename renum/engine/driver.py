@@ -17,7 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dsl
+from renum import metrics
+from renum.budgets import BudgetExceededError, BudgetGuard, Hold
 from renum.context import ContextStore
+from renum.engine.credentials import CredentialGate
+from renum.engine.infra import is_infrastructure_error
 from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
 from renum.events import EventLog, record
 
@@ -42,6 +46,10 @@ class DriverDeps:
     contexts: ContextStore
     runner: StepRunner
     worker_id: str
+    credential_wait_s: float = 3600.0
+    """How long a step waits for keys it requires (RENUM_CREDENTIAL_WAIT_S)."""
+    budgets: BudgetGuard | None = None
+    """Reserves each attempt's estimated cost against the budgets (None: no budgets)."""
 
 
 class ExecutionDriver:
@@ -59,6 +67,23 @@ class ExecutionDriver:
         self._state: dict[str, dsl.StepState] = {}
         self._attempts: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
+        self._over_budget: dict[str, BudgetExceededError] = {}
+        self._credentials = CredentialGate(deps.pool, deps.events, self.execution_id,
+                                           self._ex.user_id, deps.worker_id,
+                                           deps.credential_wait_s)  # fmt: skip
+
+    @property
+    def user_id(self) -> str:
+        """The execution's owner (whose stored keys its steps use)."""
+        return self._ex.user_id
+
+    def keys_changed(self) -> None:
+        """The user stored a key (pub/sub) or a heartbeat passed: waiting steps re-check."""
+        self._credentials.notify()
+
+    async def fail(self, error: dict[str, Any]) -> str:
+        """End the execution failed (a bug escaped the driver): stop its runs, record it."""
+        return await self._stop_all("failed", error)
 
     def request_cancel(self) -> None:
         """A cancel was requested (API, pub/sub or heartbeat): stop at the next turn."""
@@ -78,6 +103,8 @@ class ExecutionDriver:
 
     async def _run(self) -> str:
         started_at = await self._mark_running()
+        if self._row["status"] == "waiting_for_credentials":
+            await self._credentials.resume()
         await self._load_state()
         if self._row["cancel_requested"]:
             self._cancel.set()
@@ -96,6 +123,16 @@ class ExecutionDriver:
                             "message": f"not finished within {self._plan.options.timeout_s:g} s",
                         },
                     )
+                if self._over_budget:  # a step was refused: start nothing, let the rest end
+                    if not self._tasks:
+                        return await self._stop_over_budget()
+                    await asyncio.wait(
+                        [*self._tasks.values(), cancel_wait],
+                        timeout=max(0.0, deadline - time.monotonic()),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    await self._collect()
+                    continue
                 decision = self._scheduler.decide(
                     self._state, initial_prompt=self._ex.initial_prompt
                 )
@@ -109,7 +146,8 @@ class ExecutionDriver:
                     self._spawn(step_id, 1)
                 if decision.finished and not self._tasks:
                     assert decision.status is not None
-                    error = self._failure_summary() if decision.status == "failed" else None
+                    error = (self._credentials.failure or self._failure_summary()
+                             if decision.status == "failed" else None)  # fmt: skip
                     return await self._finalize(decision.status, error)
                 await asyncio.wait(
                     [*self._tasks.values(), cancel_wait],
@@ -130,6 +168,8 @@ class ExecutionDriver:
             except LeaseLostError:
                 raise
             except Exception as exc:  # a bug must fail the step, not wedge the execution
+                if is_infrastructure_error(exc):
+                    raise  # PostgreSQL or Redis trouble: stop; a take-over resumes the step
                 _log.exception("step %s of %s crashed", step_id, self.execution_id)
                 outcome = AttemptOutcome(
                     "failed", error={"code": "internal_error", "message": type(exc).__name__}
@@ -148,25 +188,58 @@ class ExecutionDriver:
 
     # --- steps ---------------------------------------------------------------
 
-    def _spawn(self, step_id: str, attempt: int) -> None:
+    def _spawn(self, step_id: str, attempt: int, *, resumed: bool = False) -> None:
         self._state[step_id] = dsl.StepState("running")
         self._tasks[step_id] = asyncio.create_task(
-            self._step(self._plan.step(step_id), attempt), name=f"{self.execution_id}:{step_id}"
+            self._step(self._plan.step(step_id), attempt, resumed=resumed),
+            name=f"{self.execution_id}:{step_id}",
         )
 
-    async def _step(self, step: dsl.PlanStep, attempt: int) -> AttemptOutcome:
-        """Run attempts of a step until one completes or the retry policy gives up."""
+    async def _step(
+        self, step: dsl.PlanStep, attempt: int, *, resumed: bool = False
+    ) -> AttemptOutcome:
+        """Run attempts of a step until one completes or the retry policy gives up.
+
+        Each new attempt first reserves its estimated cost against the budgets (an
+        attempt resumed after a take-over has already started: it reserves nothing).
+        """
         while True:
+            waited = await self._credentials.admit(step, attempt)
+            if waited is not None:  # the keys it requires never came
+                self._attempts[step.id] = attempt
+                return waited
             prompt = dsl.render_prompt(step, self._context())
-            outcome = await self._deps.runner.run_attempt(
-                self._ex, step, attempt, prompt, cancelled=self._cancel.is_set
-            )
+            hold: Hold | None = None
+            if not resumed and self._deps.budgets is not None:
+                try:
+                    hold = await self._deps.budgets.reserve(
+                        execution_id=self.execution_id, execution_budget_usd=self._row[
+                            "budget_usd"], user_id=self._ex.user_id, agent_id=step.agent_id,
+                        hold_ttl_s=step.options.timeout_s + 60)  # fmt: skip
+                except BudgetExceededError as exc:
+                    self._over_budget.setdefault(step.id, exc)
+                    return AttemptOutcome("cancelled", error=exc.to_json())
+            resumed = False
+            try:
+                outcome = await self._deps.runner.run_attempt(
+                    self._ex, step, attempt, prompt, cancelled=self._cancel.is_set
+                )
+            finally:
+                await self._release(hold)
             self._attempts[step.id] = attempt
             if not (outcome.status == "failed" and outcome.retryable
                     and attempt < step.options.retry.max_attempts):  # fmt: skip
                 return outcome
             attempt += 1
             await asyncio.sleep(step.options.retry.delay_s(attempt))
+
+    async def _release(self, hold: Hold | None) -> None:
+        if hold is None or self._deps.budgets is None:
+            return
+        try:
+            await self._deps.budgets.release(hold)
+        except Exception as exc:  # the hold expires on its own
+            _log.warning("could not release a budget hold: %s", type(exc).__name__)
 
     def _context(self) -> dict[str, Any]:
         results = {k: v.result for k, v in self._state.items()
@@ -184,6 +257,12 @@ class ExecutionDriver:
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(self._deps.runner.stop_attempt(self.execution_id, s)
                                for s in step_ids))  # fmt: skip
+        recorded = await asyncio.gather(
+            *(self._deps.runner.record_stopped_usage(self._ex, self._plan.step(s))
+              for s in step_ids), return_exceptions=True)  # fmt: skip
+        for step_id, result in zip(step_ids, recorded, strict=True):
+            if isinstance(result, Exception):
+                _log.warning("usage of stopped step %s not recorded: %r", step_id, result)
         await self._record_settled(tuple((s, "cancelled") for s in step_ids), "cancelled")
 
     async def _record_settled(self, items: tuple[tuple[str, str], ...], status: str) -> None:
@@ -224,6 +303,22 @@ class ExecutionDriver:
         if pending:
             await self._record_settled(pending, "cancelled")
         return await self._finalize(status, error)
+
+    async def _stop_over_budget(self) -> str:
+        """A budget refused a step: say which, cancel what is pending, end budget_exceeded."""
+        refused = tuple((s, "budget_exceeded") for s in self._over_budget)
+        exc = next(iter(self._over_budget.values()))
+        await self._deps.events.emit(self.execution_id, "budget_exceeded", {
+            **exc.to_json(), "steps": [s for s, _ in refused]})  # fmt: skip
+        await self._record_settled(refused, "cancelled")
+        pending = tuple(
+            (s.id, "execution_budget_exceeded")
+            for s in self._plan.steps
+            if self._state.get(s.id, dsl.StepState()).status == "pending"
+        )
+        if pending:
+            await self._record_settled(pending, "cancelled")
+        return await self._finalize("budget_exceeded", exc.to_json())
 
     def _failure_summary(self) -> dict[str, Any]:
         failed = [s for s, v in self._state.items() if v.status == "failed"]
@@ -277,7 +372,7 @@ class ExecutionDriver:
             elif status in ("failed", "skipped", "cancelled"):
                 self._state[step.id] = dsl.StepState(status, error=error.get("message"))
         for step_id, attempt in resume:
-            self._spawn(step_id, attempt)
+            self._spawn(step_id, attempt, resumed=attempt == self._attempts[step_id])
 
     async def _finalize(self, status: str, error: dict[str, Any] | None) -> str:
         async with self._deps.pool.acquire() as conn, conn.transaction():
@@ -295,4 +390,5 @@ class ExecutionDriver:
                 conn, self.execution_id, _FINAL_EVENT[status], {"status": status, "error": error}
             )
         await self._deps.events.publish([event])
+        metrics.EXECUTIONS.labels(status).inc()
         return status

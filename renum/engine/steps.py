@@ -18,6 +18,7 @@ have reached Suna are resolved the same way before any new start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -27,9 +28,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import dsl
+from renum import metrics
 from renum.engine.leases import still_holds
+from renum.errors import CredentialError
 from renum.events import EventLog, record
+from renum.keys import KeyRing
 from renum.usage import UsageLedger
+from renum.vault import open_keys, services_of
 from suna_client import (
     AgentStartRequest,
     SunaCircuitOpenError,
@@ -53,6 +58,8 @@ T = TypeVar("T")
 TRANSIENT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 #: Longest wait between start tries while Suna's parallel-run limit is reached.
 RATE_LIMIT_MAX_WAIT_S = 2.0
+#: Longest wait for a stopped run to settle before its usage is read.
+STOP_SETTLE_S = 3.0
 #: Longest answer kept in an event (the full answer is in step_runs).
 EVENT_ANSWER_CHARS = 16_000
 _TRANSIENT = (SunaConnectionError, SunaTimeoutError, SunaServerError, SunaCircuitOpenError,
@@ -97,13 +104,15 @@ class StepRunner:
     """Runs step attempts for one worker."""
 
     def __init__(
-        self, pool: Any, events: EventLog, suna: SunaClient, ledger: UsageLedger, worker_id: str
-    ) -> None:
+        self, pool: Any, events: EventLog, suna: SunaClient, ledger: UsageLedger, worker_id: str,
+        *, key_ring: KeyRing | None = None,
+    ) -> None:  # fmt: skip
         self._pool = pool
         self._events = events
         self._suna = suna
         self._ledger = ledger
         self._worker_id = worker_id
+        self._key_ring = key_ring
 
     async def run_attempt(
         self,
@@ -128,6 +137,9 @@ class StepRunner:
         except SunaError as exc:
             outcome = AttemptOutcome("failed", error=_suna_error(exc), retryable=_retryable(exc))
             return await self._finish(ex, step, attempt, None, None, outcome)
+        except CredentialError as exc:  # names the service and master key id, never a value
+            outcome = AttemptOutcome("failed", error=_error("credential_error", exc.detail))
+            return await self._finish(ex, step, attempt, None, None, outcome)
         try:
             result = await self._suna.wait_for_run(
                 run_id, timeout_s=max(0.0, deadline - time.monotonic())
@@ -138,6 +150,8 @@ class StepRunner:
             await self._stop_quietly(run_id)
             final, run_error = "timeout", None
         except SunaError as exc:  # the run exists; report and let the retry policy decide
+            await self._stop_quietly(run_id)  # a retry must not leave it running, unrecorded
+            await self._record_usage_and_answer(ex, step, attempt, run_id, thread_id)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
                 "failed", error=_suna_error(exc), retryable=True))  # fmt: skip
         answer = await self._record_usage_and_answer(ex, step, attempt, run_id, thread_id)
@@ -237,7 +251,9 @@ class StepRunner:
                 if not await still_holds(conn, ex.id, self._worker_id):
                     raise LeaseLostError(ex.id)
             try:
-                started = await self._suna.start_agent(thread_id, request, extra_keys=keys)
+                started = await self._suna.start_agent(
+                    thread_id, request, extra_keys=await self._user_keys(ex, keys)
+                )
                 return await self._adopt(key, started.agent_run_id)
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
                 if not waited:
@@ -264,6 +280,17 @@ class StepRunner:
                     request_sent=False,
                 )
             await asyncio.sleep(pause)
+
+    async def _user_keys(self, ex: Execution, keys: dict[str, str] | None) -> dict[str, str]:
+        """The keys to forward on this one request: every key the user stores, decrypted now.
+
+        All of them, not only the step's ``requires_keys``: the agent's tools and
+        its model's provider may each need one, and Suna picks what it uses. The
+        plaintexts live in the request's headers and nowhere else.
+        """
+        if keys is not None or self._key_ring is None:
+            return dict(keys or {})
+        return await open_keys(self._pool, self._key_ring, ex.user_id)
 
     async def _adopt(self, key: tuple[str, str, int], run_id: str) -> str:
         await self._pool.execute(
@@ -298,6 +325,7 @@ class StepRunner:
         await self._ledger.record(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
+            user_key_services=await services_of(self._pool, ex.user_id),
         )  # fmt: skip
         return output.answer
 
@@ -329,16 +357,36 @@ class StepRunner:
             _log.warning("could not list the runs of step %s: %s", step_id, type(exc).__name__)
         await asyncio.gather(*(self._stop_quietly(r) for r in run_ids))
 
+    async def record_stopped_usage(self, ex: Execution, step: dsl.PlanStep) -> None:
+        """Record the usage of the step's latest run once it is stopped (cancel, fail-fast).
+
+        A stopped run cost tokens too; the ledger's unique run id keeps it to one row.
+        """
+        row = await self._pool.fetchrow(
+            """SELECT attempt, suna_thread_id, suna_run_id FROM step_runs
+                WHERE execution_id = $1 AND step_id = $2 AND suna_run_id IS NOT NULL
+                ORDER BY attempt DESC LIMIT 1""",
+            ex.id, step.id,
+        )  # fmt: skip
+        if row is None:
+            return
+        with contextlib.suppress(SunaError):  # let the stop land, then read the final usage
+            await self._suna.wait_for_run(row["suna_run_id"], timeout_s=STOP_SETTLE_S)
+        await self._record_usage_and_answer(
+            ex, step, row["attempt"], row["suna_run_id"], row["suna_thread_id"]
+        )
+
     async def _finish(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str | None,
         thread_id: str | None, outcome: AttemptOutcome,
     ) -> AttemptOutcome:  # fmt: skip
         result = outcome.result
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
+            duration_s = await conn.fetchval(
                 """UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
                           finished_at = now(), updated_at = now()
-                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
+                RETURNING extract(epoch FROM finished_at - started_at)::float8""",
                 ex.id, step.id, attempt, outcome.status,
                 result.text if result else None,
                 {"data": result.data} if result and result.has_data else None,
@@ -358,6 +406,8 @@ class StepRunner:
             events.append(await record(conn, ex.id, kind, {
                 **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
         await self._events.publish(events)
+        if duration_s is not None:
+            metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
         return outcome
 
 

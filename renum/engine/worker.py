@@ -2,11 +2,13 @@
 
 Four loops share one event loop: *consume* (new queue entries, and entries a
 dead worker left pending, via ``XAUTOCLAIM``), *heartbeat* (renews every lease
-this worker holds and learns of cancel requests), *listen* (cancel notices on
-Redis pub/sub, for sub-second cancels) and *sweep* (re-enqueues executions
+this worker holds, learns of cancel requests and has steps waiting for keys
+re-check), *listen* (cancel and stored-key notices on Redis pub/sub, for
+sub-second cancels and resumes) and *sweep* (re-enqueues executions
 PostgreSQL holds as unfinished with no live lease: a crash between launch and
-enqueue, a lost Redis). In burst mode the worker exits once the queue is
-empty and nothing is in flight (tests and batch jobs).
+enqueue, a lost Redis); a fifth sends due completion webhooks
+(renum.webhooks). In burst mode the worker exits once the queue is empty and
+nothing is in flight (tests and batch jobs).
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from renum import metrics
+from renum.budgets import BudgetGuard
 from renum.context import ContextStore
 from renum.engine import leases
 from renum.engine.driver import DriverDeps, ExecutionDriver
+from renum.engine.infra import is_infrastructure_error
 from renum.engine.queue import ExecutionQueue, QueueEntry
 from renum.engine.steps import LeaseLostError, StepRunner
 from renum.events import EventLog
-from renum.redis_keys import CANCEL_CHANNEL
+from renum.redis_keys import CANCEL_CHANNEL, KEYS_CHANNEL
 from renum.resources import Resources
 from renum.usage import UsageLedger
+from renum.webhooks import WebhookDispatcher
 from suna_client import SunaClient
 
 __all__ = ["Worker", "WorkerConfig"]
@@ -61,6 +67,8 @@ class WorkerConfig:
     """How long one queue read blocks."""
     burst: bool = False
     """Exit when the queue is empty and nothing is in flight."""
+    webhook_poll_s: float = 1.0
+    """How often due webhook deliveries are looked for (renum.webhooks)."""
 
 
 def default_worker_id() -> str:
@@ -81,14 +89,24 @@ class Worker:
         self._redis = resources.redis
         self.queue = ExecutionQueue(resources.redis)
         events = EventLog(resources.pool, resources.redis)
-        runner = StepRunner(resources.pool, events, suna, UsageLedger(resources.pool, events),
-                            self.worker_id)  # fmt: skip
+        budgets = BudgetGuard(
+            resources.pool, resources.redis,
+            default_estimate_usd=resources.settings.step_cost_estimate_usd,
+            counter_ttl_s=resources.settings.budget_counter_ttl_s,
+        )  # fmt: skip
+        ledger = UsageLedger(resources.pool, events, budgets)
+        runner = StepRunner(resources.pool, events, suna, ledger,
+                            self.worker_id, key_ring=resources.settings.key_ring)  # fmt: skip
         self._deps = DriverDeps(resources.pool, events, ContextStore(resources.pool,
-                                resources.redis), runner, self.worker_id)  # fmt: skip
+                                resources.redis), runner, self.worker_id,
+                                credential_wait_s=resources.settings.credential_wait_s,
+                                budgets=budgets)  # fmt: skip
         self._drivers: dict[str, ExecutionDriver] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._stopping = asyncio.Event()
+        self._webhooks = WebhookDispatcher(resources.pool, resources.settings,
+                                           poll_s=self.config.webhook_poll_s)  # fmt: skip
 
     @property
     def in_flight(self) -> int:
@@ -102,8 +120,8 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop` (or, in burst mode, until there is nothing to do)."""
         await self.queue.ensure_group()
-        loops = [asyncio.create_task(c) for c in
-                 (self._heartbeat(), self._listen(), self._sweep())]  # fmt: skip
+        loops = [asyncio.create_task(c) for c in (self._heartbeat(), self._listen(),
+                                                  self._sweep(), self._webhooks.run())]  # fmt: skip
         try:
             await self._consume()
         finally:
@@ -120,8 +138,7 @@ class Worker:
         while not self._stopping.is_set():
             free = self.config.concurrency - len(self._tasks)
             if free <= 0:
-                await self._slots.acquire()  # wait for a driver to finish
-                self._slots.release()
+                await self._slot_or_stop()  # wait for a driver to finish, or for stop()
                 continue
             try:
                 entries = await self.queue.claim_stale(
@@ -141,6 +158,17 @@ class Worker:
                 idle_reads = 0 if entries or self._tasks else idle_reads + 1
                 if idle_reads >= 2 and not await self._unfinished_exists():
                     return
+
+    async def _slot_or_stop(self) -> None:
+        """Wait until a slot frees up or the worker is asked to stop (a full worker still stops)."""
+        slot = asyncio.create_task(self._slots.acquire())
+        stop = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait((slot, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if slot.done():
+            self._slots.release()
+        else:
+            slot.cancel()
 
     async def _unfinished_exists(self) -> bool:
         return bool(await self._pool.fetchval(
@@ -165,6 +193,7 @@ class Worker:
         driver = ExecutionDriver(self._deps, row)
         self._drivers[driver.execution_id] = driver
         await self._slots.acquire()
+        metrics.EXECUTIONS_IN_FLIGHT.inc()
         self._tasks[driver.execution_id] = asyncio.create_task(
             self._drive(driver, entry), name=f"drive:{driver.execution_id}"
         )
@@ -180,11 +209,20 @@ class Worker:
             await self.queue.ack(entry.entry_id)
         except asyncio.CancelledError:
             pass  # stopping or lease lost: the entry stays pending for a take-over
-        except Exception:
-            _log.exception("driving %s failed; releasing it for another try", execution_id)
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                _log.warning("driving %s stopped (%s); it will be taken over",
+                             execution_id, type(exc).__name__)
+            else:
+                _log.exception("driving %s failed; failing the execution", execution_id)
+                error = {"code": "internal_error", "message": type(exc).__name__}
+                with contextlib.suppress(Exception):
+                    await driver.fail(error)
+                    await self.queue.ack(entry.entry_id)
             with contextlib.suppress(Exception):
                 await leases.release(self._pool, execution_id, self.worker_id)
         finally:
+            metrics.EXECUTIONS_IN_FLIGHT.dec()
             self._drivers.pop(execution_id, None)
             self._tasks.pop(execution_id, None)
             self._slots.release()
@@ -208,14 +246,19 @@ class Worker:
                         task.cancel()  # someone else drives it now: let go without stopping runs
                 elif kept[execution_id]:
                     self._drivers[execution_id].request_cancel()
+                else:  # the fallback of a lost key notice: steps waiting for keys re-check
+                    self._drivers[execution_id].keys_changed()
 
     async def _listen(self) -> None:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(CANCEL_CHANNEL)
+                    await pubsub.subscribe(CANCEL_CHANNEL, KEYS_CHANNEL)
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
+                            continue
+                        if message.get("channel") == KEYS_CHANNEL:
+                            self._keys_stored(str(message["data"]))
                             continue
                         driver = self._drivers.get(str(message["data"]))
                         if driver is not None:
@@ -223,6 +266,12 @@ class Worker:
             except (RedisError, OSError) as exc:
                 _log.warning("cancel listener lost redis (%s); reconnecting", type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+    def _keys_stored(self, user_id: str) -> None:
+        """A user stored a key: that user's executions waiting for credentials re-check."""
+        for driver in list(self._drivers.values()):
+            if driver.user_id == user_id:
+                driver.keys_changed()
 
     async def _sweep(self) -> None:
         while True:

@@ -20,7 +20,7 @@ from renum.resources import open_resources
 from renum.settings import Settings
 from renum.suna import build_suna_client
 from suna_sim import SunaSimulator
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_JWT_SECRET, TEST_MASTER_KEYS
 
 SIM_SECRET = "sim-secret-0123456789-0123456789-abcdef"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -50,6 +50,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path, sim: SunaSimulat
         SUNA_BASE_URL=sim.base_url,
         SUNA_JWT_SECRET=SIM_SECRET,
         RENUM_SSE_HEARTBEAT_S=0.5,
+        RENUM_MASTER_KEYS=TEST_MASTER_KEYS,
     )
 
 
@@ -99,6 +100,7 @@ class Engine:
             "SUNA_JWT_SECRET": SIM_SECRET,
             "RENUM_LEASE_TTL_S": "2",
             "RENUM_LOG_LEVEL": "warning",
+            "RENUM_MASTER_KEYS": str(self.settings.master_keys),
         })  # fmt: skip
         full_env.update(env)
         return subprocess.Popen([sys.executable, "-m", "renum", "worker", *args], env=full_env)

@@ -1,0 +1,250 @@
+"""Budgets: per execution and per user per calendar month, reserved atomically in Redis.
+
+Before a step attempt starts, :meth:`BudgetGuard.reserve` runs one Lua script
+over every budget that applies: a step may start only while ``spent + held <
+limit`` in each, and then holds an *estimate* of its cost (the largest recent
+cost of the same agent for this user, else a default). The ledger adds each
+run's actual cost to ``spent`` (:meth:`BudgetGuard.add_spent`) and the hold is
+released when the attempt ends; holds expire on their own after the step's
+timeout, so a crashed worker leaks nothing for long. Concurrent steps
+therefore overshoot a budget by at most one step's cost (when the estimate is
+at least the cost).
+
+Counters are micro-dollars (integers, rounded up). PostgreSQL is the truth:
+a counter Redis lost is rebuilt from ``usage_log``, and counters expire after
+``counter_ttl_s`` so they are rebuilt now and then anyway.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+from renum.errors import PaymentRequiredError
+from renum.redis_keys import budget_holds_key, budget_spent_key
+
+__all__ = [
+    "DEFAULT_STEP_ESTIMATE_USD",
+    "BudgetExceededError",
+    "BudgetGuard",
+    "Hold",
+    "month_bounds",
+    "month_spent",
+    "require_user_budget_left",
+    "user_monthly_budget",
+]
+
+#: Estimate held for a step whose agent has no recent priced run.
+DEFAULT_STEP_ESTIMATE_USD = Decimal("0.05")
+#: Recent runs of an agent whose largest cost is the next estimate.
+ESTIMATE_WINDOW_RUNS = 20
+_MICRO = Decimal(1_000_000)
+
+BudgetScope = Literal["execution", "user_monthly"]
+
+_RESERVE = """
+local n = #KEYS / 2
+local now = tonumber(ARGV[1])
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[2 * i - 1]) == 0 then return {-1, i, 0, 0} end
+end
+for i = 1, n do
+  local held = 0
+  local holds = redis.call('HGETALL', KEYS[2 * i])
+  for j = 1, #holds, 2 do
+    local amount, expires = string.match(holds[j + 1], '^(%d+):(%d+)$')
+    if tonumber(expires) <= now then
+      redis.call('HDEL', KEYS[2 * i], holds[j])
+    else
+      held = held + tonumber(amount)
+    end
+  end
+  local spent = tonumber(redis.call('GET', KEYS[2 * i - 1]))
+  if spent + held >= tonumber(ARGV[4 + i]) then return {0, i, spent, held} end
+end
+local ttl = tonumber(ARGV[4]) - now
+for i = 1, n do
+  redis.call('HSET', KEYS[2 * i], ARGV[2], ARGV[3] .. ':' .. ARGV[4])
+  if redis.call('PTTL', KEYS[2 * i]) < ttl then redis.call('PEXPIRE', KEYS[2 * i], ttl) end
+end
+return {1, 0, 0, 0}
+"""
+
+_ADD_IF_PRESENT = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, ARGV[1]) end
+end
+return 1
+"""
+
+
+def _micro(usd: Decimal) -> int:
+    return int((usd * _MICRO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def month_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
+    """The UTC calendar month holding ``at`` (default now): [start, next month's start)."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    start = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
+        month=start.month + 1)  # fmt: skip
+    return start, nxt
+
+
+def _user_scope(user_id: str, at: datetime | None = None) -> str:
+    return f"user:{user_id}:{month_bounds(at)[0]:%Y-%m}"
+
+
+async def user_monthly_budget(pool: Any, user_id: str) -> Decimal | None:
+    """The user's monthly budget in USD, or None when none is set."""
+    value: Decimal | None = await pool.fetchval(
+        "SELECT monthly_usd FROM user_budgets WHERE user_id = $1", user_id
+    )
+    return value
+
+
+async def month_spent(pool: Any, user_id: str, at: datetime | None = None) -> Decimal:
+    """What the user's priced runs cost in the calendar month of ``at`` (from the ledger)."""
+    start, end = month_bounds(at)
+    value: Decimal = await pool.fetchval(
+        """SELECT coalesce(sum(cost_usd), 0) FROM usage_log
+            WHERE user_id = $1 AND created_at >= $2 AND created_at < $3""",
+        user_id, start, end,
+    )  # fmt: skip
+    return value
+
+
+async def require_user_budget_left(pool: Any, user_id: str) -> None:
+    """Raise 402 (:class:`PaymentRequiredError`) when the user's monthly budget is spent."""
+    limit = await user_monthly_budget(pool, user_id)
+    if limit is None:
+        return
+    spent = await month_spent(pool, user_id)
+    if spent >= limit:
+        start = month_bounds()[0]
+        raise PaymentRequiredError(
+            f"the monthly budget of {limit} USD for {start:%Y-%m} is spent ({spent} USD)",
+            errors=[{"path": "/budget", "code": "user_monthly_budget_exhausted",
+                     "message": "ask an administrator to raise the budget, or wait for "
+                                "the next month", "limit_usd": str(limit),
+                     "spent_usd": str(spent)}],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A reservation to release when the attempt ends."""
+
+    id: str
+    holds_keys: tuple[str, ...]
+
+
+class BudgetExceededError(Exception):
+    """A budget has no room left: the step must not start."""
+
+    def __init__(self, scope: BudgetScope, limit_usd: Decimal, spent_usd: Decimal) -> None:
+        super().__init__(f"the {scope.replace('_', ' ')} budget of {limit_usd} USD is spent")
+        self.scope = scope
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``budget_exceeded`` event's and the execution error's details."""
+        return {"code": "budget_exceeded", "message": str(self), "budget": self.scope,
+                "limit_usd": str(self.limit_usd), "spent_usd": str(self.spent_usd)}  # fmt: skip
+
+
+class BudgetGuard:
+    """Reserves, releases and counts spend against budgets (shared by a worker's drivers)."""
+
+    def __init__(
+        self, pool: Any, redis: aioredis.Redis, *,
+        default_estimate_usd: Decimal = DEFAULT_STEP_ESTIMATE_USD, counter_ttl_s: int = 3600,
+    ) -> None:  # fmt: skip
+        self._pool = pool
+        self._redis = redis
+        self._default_estimate = default_estimate_usd
+        self._counter_ttl_s = counter_ttl_s
+        self._reserve = redis.register_script(_RESERVE)
+        self._add = redis.register_script(_ADD_IF_PRESENT)
+
+    async def reserve(
+        self, *, execution_id: str, execution_budget_usd: Decimal | None, user_id: str,
+        agent_id: str, hold_ttl_s: float,
+    ) -> Hold | None:  # fmt: skip
+        """Hold an estimate in every budget that applies; None when none does.
+
+        Raises :class:`BudgetExceededError` naming the first budget with no room.
+        """
+        scopes: list[tuple[BudgetScope, str, Decimal]] = []
+        if execution_budget_usd is not None:
+            scopes.append(("execution", f"execution:{execution_id}", execution_budget_usd))
+        monthly = await user_monthly_budget(self._pool, user_id)
+        if monthly is not None:
+            scopes.append(("user_monthly", _user_scope(user_id), monthly))
+        if not scopes:
+            return None
+        estimate = _micro(await self._estimate(user_id, agent_id))
+        hold = Hold(uuid.uuid4().hex, tuple(budget_holds_key(s[1]) for s in scopes))
+        keys = [k for _, scope, _ in scopes
+                for k in (budget_spent_key(scope), budget_holds_key(scope))]  # fmt: skip
+        for _ in range(3):
+            now_ms = int(time.time() * 1000)
+            args: list[str | int] = [now_ms, hold.id, estimate, now_ms + int(hold_ttl_s * 1000),
+                    *(_micro(limit) for _, _, limit in scopes)]  # fmt: skip
+            verdict, index, spent, _held = await self._reserve(keys=keys, args=args)
+            if verdict == 1:
+                return hold
+            kind, scope, limit = scopes[int(index) - 1]
+            if verdict == 0:
+                raise BudgetExceededError(kind, limit, Decimal(int(spent)) / _MICRO)
+            await self._rebuild(kind, scope, execution_id, user_id)
+        raise RuntimeError("budget counters could not be rebuilt")  # pragma: no cover
+
+    async def release(self, hold: Hold | None) -> None:
+        """Drop a reservation (its actual cost is already in ``spent``)."""
+        if hold is None:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in hold.holds_keys:
+                pipe.hdel(key, hold.id)
+            await pipe.execute()
+
+    async def add_spent(
+        self, *, user_id: str, execution_id: str | None, cost_usd: Decimal, at: datetime
+    ) -> None:
+        """Add a recorded run's cost to the counters Redis holds (missing ones are rebuilt)."""
+        keys = [budget_spent_key(_user_scope(user_id, at))]
+        if execution_id is not None:
+            keys.append(budget_spent_key(f"execution:{execution_id}"))
+        await self._add(keys=keys, args=[_micro(cost_usd)])
+
+    async def _estimate(self, user_id: str, agent_id: str) -> Decimal:
+        recent: Decimal | None = await self._pool.fetchval(
+            """SELECT max(cost_usd) FROM (
+                   SELECT cost_usd FROM usage_log
+                    WHERE user_id = $1 AND agent_id = $2 AND cost_usd IS NOT NULL
+                    ORDER BY created_at DESC LIMIT $3) recent""",
+            user_id, agent_id, ESTIMATE_WINDOW_RUNS,
+        )  # fmt: skip
+        return recent if recent is not None else self._default_estimate
+
+    async def _rebuild(
+        self, kind: BudgetScope, scope: str, execution_id: str, user_id: str
+    ) -> None:
+        """Set a missing counter from the ledger (``SET NX``: a concurrent rebuild wins once)."""
+        if kind == "execution":
+            spent: Decimal = await self._pool.fetchval(
+                "SELECT coalesce(sum(cost_usd), 0) FROM usage_log WHERE execution_id = $1",
+                execution_id,
+            )
+        else:
+            spent = await month_spent(self._pool, user_id)
+        await self._redis.set(budget_spent_key(scope), _micro(spent), nx=True,
+                              ex=self._counter_ttl_s)  # fmt: skip

@@ -1,0 +1,156 @@
+"""Budgets: per execution and per user-month, reserved atomically; 402 on an exhausted launch."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from renum.budgets import BudgetExceededError, BudgetGuard, month_spent
+from suna_sim import SunaSimulator
+from tests.conftest import ApiClient
+from tests.renum.conftest import Engine
+from tests.renum.helpers import create_team, get_json, launch, read_sse
+
+AGENTS = {"agents": [
+    {"agent_id": "worker", "answer": "done: {prompt}", "latency_ms": 300,
+     "model": "openai/gpt-5-mini", "input_tokens": 2000, "output_tokens": 500},
+]}  # fmt: skip
+
+
+def _one_step(**options: Any) -> dict[str, Any]:
+    return {
+        "type": "sequential",
+        **options,
+        "agents": [{"agent_id": "worker", "role": "worker", "input": {"source": "initial_prompt"}}],
+    }
+
+
+async def _put_budget(api: ApiClient, user: str, monthly_usd: str, *, admin: bool = True) -> Any:
+    async with api.http.put(api.url(f"/v1/budgets/{user}"), json={"monthly_usd": monthly_usd},
+                            headers=api.auth("root", admin=admin)) as resp:  # fmt: skip
+        return resp.status, await resp.json()
+
+
+@pytest.mark.sim(agents=AGENTS)
+async def test_launch_against_an_exhausted_user_budget_is_402(
+    api: ApiClient, sim: SunaSimulator
+) -> None:
+    team_id = await create_team(api, _one_step())
+    assert (await _put_budget(api, "alice", "0", admin=False))[0] == 403
+    status, budget = await _put_budget(api, "alice", "0")
+    assert status == 200 and budget["exhausted"] is True
+    async with api.http.post(api.url(f"/v1/teams/{team_id}/executions"),
+                             json={"initial_prompt": "x"}, headers=api.auth()) as resp:  # fmt: skip
+        assert resp.status == 402
+        assert resp.content_type == "application/problem+json"
+        problem = await resp.json()
+    assert problem["code"] == "budget_exhausted"
+    own = await get_json(api, "/v1/budget")
+    assert own == {**own, "monthly_usd": "0", "spent_usd": "0", "remaining_usd": "0",
+                   "exhausted": True}  # fmt: skip
+    assert (await get_json(api, "/v1/budget", user="bob"))["monthly_usd"] is None
+    assert sim.stats().runs_started == 0
+
+
+@pytest.mark.sim(agents=AGENTS)
+async def test_an_execution_budget_stops_new_steps(
+    api: ApiClient, engine: Engine, sim: SunaSimulator
+) -> None:
+    workflow = {"type": "sequential", "agents": [
+        {"agent_id": "worker", "role": "r", "id": f"s{i}", "input": {"source": "initial_prompt"}}
+        for i in range(3)]}  # fmt: skip
+    team_id = await create_team(api, workflow)
+    execution_id = (await launch(api, team_id, budget_usd="0.000001"))["execution_id"]
+    await engine.drain()
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "budget_exceeded"
+    assert [s["status"] for s in execution["steps"]] == ["completed", "cancelled", "cancelled"]
+    assert execution["error"]["budget"] == "execution"
+    events = await read_sse(api, f"/v1/executions/{execution_id}/events")
+    exceeded = [e for e in events if e["event"] == "budget_exceeded"]
+    assert len(exceeded) == 1 and exceeded[0]["data"]["data"]["budget"] == "execution"
+    assert events[-1]["event"] == "execution_budget_exceeded"
+    assert sim.stats().runs_started == 1
+
+
+@pytest.mark.slow
+@pytest.mark.sim(agents=AGENTS)
+async def test_fifty_concurrent_steps_overshoot_a_budget_by_at_most_one_step(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    team_id = await create_team(api, _one_step())
+    await launch(api, team_id, "warm-up")  # the agent's cost becomes the next estimate
+    await engine.drain()
+    step_cost = await db.fetchval("SELECT cost_usd FROM usage_log")
+    assert step_cost > 0
+    budget = await month_spent(db, "alice") + step_cost * Decimal("10.5")
+    await _put_budget(api, "alice", str(budget))
+    ids = [(await launch(api, team_id, f"job {i}"))["execution_id"] for i in range(50)]
+    await engine.drain(concurrency=200)
+    spent = await month_spent(db, "alice")
+    assert spent <= budget + step_cost, (spent, budget, step_cost)
+    statuses = [(await get_json(api, f"/v1/executions/{i}"))["status"] for i in ids]
+    completed = statuses.count("completed")
+    assert statuses.count("budget_exceeded") == 50 - completed
+    assert 10 <= completed <= 11  # all the room was used, and at most one step beyond it
+    assert sim.stats().runs_started == 1 + completed
+    own = await get_json(api, "/v1/budget")
+    assert own["exhausted"] is True
+    async with api.http.post(api.url(f"/v1/teams/{team_id}/executions"),
+                             json={"initial_prompt": "x"}, headers=api.auth()) as resp:  # fmt: skip
+        assert resp.status == 402
+
+
+@pytest.mark.sim(agents=AGENTS)
+async def test_fifty_parallel_steps_of_one_execution_against_its_budget(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    team_id = await create_team(api, _one_step(), name="warm")
+    await launch(api, team_id, "warm-up")
+    await engine.drain()
+    step_cost = await db.fetchval("SELECT cost_usd FROM usage_log")
+    budget = step_cost * Decimal("7.5")
+    workflow = {"type": "parallel", "max_concurrency": 50, "agents": [
+        {"agent_id": "worker", "role": "r", "id": f"s{i}", "input": {"source": "initial_prompt"}}
+        for i in range(50)]}  # fmt: skip
+    team_id = await create_team(api, workflow, name="wide")
+    execution_id = (await launch(api, team_id, budget_usd=str(budget)))["execution_id"]
+    await engine.drain()
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    spent = Decimal(execution["usage"]["cost_usd"])
+    assert execution["status"] == "budget_exceeded"
+    assert budget <= spent <= budget + step_cost
+    completed = [s for s in execution["steps"] if s["status"] == "completed"]
+    assert len(completed) == 8 == execution["usage"]["agent_runs"]
+    assert sim.stats().runs_started == 1 + 8
+
+
+async def test_counters_are_rebuilt_from_the_ledger_when_redis_lost_them(
+    db: Any, redis: Any
+) -> None:
+    await db.execute("INSERT INTO user_budgets (user_id, monthly_usd) VALUES ('carol', 1)")
+    await db.execute(
+        """INSERT INTO usage_log (suna_run_id, user_id, agent_id, cost_usd, priced)
+           VALUES ('r1', 'carol', 'a', 0.6, true), ('r2', 'carol', 'a', 0.3, true)"""
+    )
+    guard = BudgetGuard(db, redis)
+    hold = await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
+                               execution_budget_usd=None, user_id="carol", agent_id="a",
+                               hold_ttl_s=60)  # fmt: skip
+    assert hold is not None  # 0.9 spent (rebuilt), 1 allowed: one more step may start
+    with pytest.raises(BudgetExceededError) as exc:  # 0.9 + 0.6 held ≥ 1
+        await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
+                            execution_budget_usd=None, user_id="carol", agent_id="a",
+                            hold_ttl_s=60)  # fmt: skip
+    assert exc.value.scope == "user_monthly"
+    await guard.release(hold)
+    await redis.flushdb()  # Redis lost everything: rebuilt from usage_log again
+    again = await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
+                                execution_budget_usd=Decimal("0.5"), user_id="carol",
+                                agent_id="a", hold_ttl_s=60)  # fmt: skip
+    assert again is not None
+    keys = sorted(await redis.keys("renum:budget:*:spent"))
+    assert len(keys) == 2
+    assert await redis.get(next(k for k in keys if ":user:" in k)) == "900000"
