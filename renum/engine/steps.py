@@ -37,6 +37,7 @@ from renum.usage import UsageLedger
 from renum.vault import open_keys, services_of
 from suna_client import (
     AgentStartRequest,
+    RunResult,
     SunaCircuitOpenError,
     SunaClient,
     SunaConnectionError,
@@ -141,9 +142,7 @@ class StepRunner:
             outcome = AttemptOutcome("failed", error=_error("credential_error", exc.detail))
             return await self._finish(ex, step, attempt, None, None, outcome)
         try:
-            result = await self._suna.wait_for_run(
-                run_id, timeout_s=max(0.0, deadline - time.monotonic())
-            )
+            result = await self._wait(run_id, deadline)
             final = result.status
             run_error = result.run.error
         except SunaTimeoutError:
@@ -172,6 +171,30 @@ class StepRunner:
                 "failed", error=_error(f"run_{final}", message), retryable=not billing
             )
         return await self._finish(ex, step, attempt, run_id, thread_id, outcome)
+
+    async def _wait(self, run_id: str, deadline: float) -> RunResult:
+        """Wait for the run (streaming) until the step's deadline.
+
+        The run lives in Suna whatever happens to our connection: Suna being
+        unreachable for a while (connection errors, 5xx, 429, an open breaker)
+        is waited out, never counted as the step failing.
+        """
+        failures = 0
+        while True:
+            try:
+                return await self._suna.wait_for_run(
+                    run_id, timeout_s=max(0.0, deadline - time.monotonic())
+                )
+            except _TRANSIENT as exc:
+                pause = getattr(exc, "retry_in_s", None) or getattr(exc, "retry_after", None)
+                pause = pause or TRANSIENT_BACKOFF_S[min(failures, len(TRANSIENT_BACKOFF_S) - 1)]
+                failures += 1
+                if time.monotonic() + pause >= deadline:
+                    raise SunaTimeoutError(
+                        f"run {run_id} not confirmed over before the step timeout",
+                        request_sent=True) from exc  # fmt: skip
+                _log.warning("waiting for run %s: %s; waiting on", run_id, type(exc).__name__)
+                await asyncio.sleep(pause)
 
     async def _open(self, ex: Execution, step: dsl.PlanStep, attempt: int, prompt: str) -> Any:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -140,3 +140,24 @@ async def test_parallel_run_limit_queues_instead_of_failing(
     assert stats.requests.get("start_agent", 0) > 6  # some starts met the 429
     events = await read_sse(api, f"/v1/executions/{execution_id}/events")
     assert any(e["event"] == "step_waiting" for e in events)
+
+
+@pytest.mark.slow
+@pytest.mark.sim(agents={"agents": [{"agent_id": "steady", "answer": "fine", "latency_ms": 800}]})
+async def test_dropped_streams_while_waiting_are_ridden_out(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    """Suna drops the stream and the status route repeatedly while a step waits: the step
+    still completes, and nothing is started twice."""
+    team_id = await create_team(api, _seq(_step("steady")))
+    execution_id = (await launch(api, team_id))["execution_id"]
+    async with engine.running():
+        await _wait_for_run_ids(db, execution_id)
+        sim.set_faults({"routes": [
+            {"kind": "drop", "route": "stream", "count": 6},
+            {"kind": "drop", "route": "get_run", "count": 6}]})  # fmt: skip
+        events = await read_sse(api, f"/v1/executions/{execution_id}/events")
+    assert events[-1]["event"] == "execution_completed", events[-3:]
+    stats = sim.stats()
+    assert stats.faults_injected.get("drop", 0) >= 6
+    assert stats.runs_started == 1 and stats.duplicate_starts == 0
