@@ -192,7 +192,8 @@ async def bare_client_rate(base_url: str, runs: int, concurrency: int) -> float:
 def start_simulator(agents_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "suna_sim", "--port", "0", "--print-url", "--agents",
-         str(agents_file), "--jwt-secret", SECRET, "--max-parallel-runs", "0"],
+         str(agents_file), "--jwt-secret", SECRET, "--max-parallel-runs", "0",
+         "--ping-interval", "5"],
         stdout=subprocess.PIPE)  # fmt: skip
     assert proc.stdout is not None
     return proc, proc.stdout.readline().decode().strip()
@@ -211,6 +212,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         async with open_resources(settings) as resources:
             await migrate(resources.database_url)
             bench = Bench(settings, resources)
+            await bench.overhead(5)  # warm-up: connections, caches; not reported
             levels = [1, 100] if args.quick else [1, 100, 1000]
             results["overhead_per_step"] = [await bench.overhead(n) for n in levels]
             results["wall_over_critical_path"] = round(await bench.critical_path(), 4)
