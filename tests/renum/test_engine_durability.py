@@ -32,6 +32,18 @@ async def _wait_until(db: Any, query: str, *args: Any, timeout_s: float = 60) ->
         await asyncio.sleep(0.05)
 
 
+async def _wait_for_consumers(redis: Any, count: int, timeout_s: float = 60) -> None:
+    """Until ``count`` workers are blocked reading the queue (Redis lists a consumer only
+    once it has read an entry, so the readers are counted among the connections)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        clients = await redis.client_list()
+        if sum(1 for c in clients if c.get("cmd") in ("xreadgroup", "xautoclaim")) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{count} workers did not join the queue")
+
+
 async def _all_final(db: Any, timeout_s: float = 60) -> None:
     await _wait_until(
         db, "SELECT NOT EXISTS (SELECT 1 FROM executions WHERE status IN "
@@ -95,17 +107,20 @@ async def test_redis_flushed_mid_run(
 @pytest.mark.slow
 @pytest.mark.sim(agents=SLOW_AGENTS)
 async def test_three_worker_processes_share_one_hundred_executions(
-    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, redis: Any
 ) -> None:
     workflow = {
         "type": "sequential",
         "agents": [{"agent_id": "quick", "role": "quick", "input": {"source": "initial_prompt"}}],
     }
     team_id = await create_team(api, workflow)
-    for i in range(100):
-        await launch(api, team_id, f"n{i}")
-    workers = [engine.worker_process() for _ in range(3)]
+    # at most 40 at once each, and all three reading before the first launch, so that
+    # no single worker can take every execution
+    workers = [engine.worker_process("--concurrency", "40") for _ in range(3)]
     try:
+        await _wait_for_consumers(redis, 3)
+        for i in range(100):
+            await launch(api, team_id, f"n{i}")
         await _all_final(db, timeout_s=120)
     finally:
         for worker in workers:
