@@ -24,12 +24,13 @@ import socket
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from pydantic import AfterValidator, Field
 
 from renum.settings import Settings
 
@@ -37,6 +38,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "BlockedTargetError",
     "WebhookDispatcher",
+    "WebhookUrl",
     "check_webhook_url",
     "deliveries",
     "rotate_secret",
@@ -69,6 +71,15 @@ def check_webhook_url(url: str) -> str:
     if parts.username or parts.password:
         raise ValueError("must not carry credentials")
     return url
+
+
+WebhookUrl = Annotated[
+    str | None,
+    AfterValidator(lambda url: None if url is None else check_webhook_url(url)),
+    Field(max_length=2000, examples=["https://example.com/hooks/renum"],
+          description="POSTed a signed summary when an execution finishes (http/https)"),
+]
+"""The `webhook_url` field of a team or a launch: http/https with a host, or null."""
 
 
 def _blocked(address: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep, RedisDep
@@ -25,7 +25,7 @@ from renum.metrics import EXECUTIONS
 from renum.redis_keys import CANCEL_CHANNEL
 from renum.store import create_execution, encode_cursor, get_execution, get_team, list_executions
 from renum.store import step_runs as step_run_rows
-from renum.webhooks import check_webhook_url
+from renum.webhooks import WebhookUrl
 
 __all__ = ["cancel_execution", "router"]
 
@@ -45,15 +45,7 @@ class LaunchIn(BaseModel):
     budget_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=20,
                                        decimal_places=10)  # fmt: skip
     metadata: dict[str, Any] = Field(default_factory=dict)
-    webhook_url: str | None = Field(
-        default=None, max_length=2000, examples=["https://example.com/hooks/renum"],
-        description="POSTed a signed summary when an execution finishes (http/https)",
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url_ok(cls, value: str | None) -> str | None:
-        return None if value is None else check_webhook_url(value)
+    webhook_url: WebhookUrl = None
 
 
 def _links(execution_id: Any) -> dict[str, str]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep
@@ -21,7 +21,7 @@ from renum.store import (
     update_team,
 )
 from renum.store import list_teams as list_team_rows
-from renum.webhooks import check_webhook_url
+from renum.webhooks import WebhookUrl
 
 __all__ = ["compile_workflow", "router"]
 
@@ -46,15 +46,7 @@ class TeamIn(BaseModel):
         description="The workflow DSL document (see GET /v1/dsl/schema)",
         examples=[_EXAMPLE_WORKFLOW],
     )
-    webhook_url: str | None = Field(
-        default=None, max_length=2000, examples=["https://example.com/hooks/renum"],
-        description="POSTed a signed summary when an execution finishes (http/https)",
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url_ok(cls, value: str | None) -> str | None:
-        return None if value is None else check_webhook_url(value)
+    webhook_url: WebhookUrl = None
 
 
 class TeamOut(BaseModel):
