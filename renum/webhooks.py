@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from renum.settings import Settings
 
@@ -74,9 +74,8 @@ def check_webhook_url(url: str) -> str:
 
 
 WebhookUrl = Annotated[
-    str | None,
-    AfterValidator(lambda url: None if url is None else check_webhook_url(url)),
-    Field(max_length=2000, examples=["https://example.com/hooks/renum"],
+    Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_webhook_url)] | None,
+    Field(examples=["https://example.com/hooks/renum"],
           description="POSTed a signed summary when an execution finishes (http/https)"),
 ]
 """The `webhook_url` field of a team or a launch: http/https with a host, or null."""
