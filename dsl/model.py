@@ -9,7 +9,7 @@ builds. Everything here is immutable and made of plain JSON-like values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
@@ -53,21 +53,7 @@ Operator = Literal[
     "not_exists",
     "matches",
 ]
-OPERATORS: tuple[Operator, ...] = (
-    "equals",
-    "not_equals",
-    "contains",
-    "not_contains",
-    "in",
-    "not_in",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "exists",
-    "not_exists",
-    "matches",
-)
+OPERATORS: tuple[Operator, ...] = get_args(Operator)
 """Every condition operator, in documentation order."""
 JsonScalar = str | bool | int | float | None
 ContextPath = tuple[str, ...]
