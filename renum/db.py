@@ -120,8 +120,24 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection whose release costs no round trip.
+
+    asyncpg resets a connection on release with ``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` — one more round trip per use, about a sixth of the
+    engine's queries. Renum keeps no session state on pooled connections (no
+    session advisory locks, cursors, LISTEN or SET; the sweeper's lock is
+    transaction-scoped), so only the part that matters stays: asyncpg still rolls
+    back a transaction left open.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> Any:
     """Create the asyncpg pool used by a process; JSON columns map to Python objects."""
+    kwargs.setdefault("connection_class", PooledConnection)
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
     )

@@ -23,7 +23,15 @@ from redis.exceptions import RedisError
 
 from renum.redis_keys import events_key
 
-__all__ = ["TERMINAL_EVENTS", "Event", "EventLog", "record"]
+__all__ = [
+    "EVENTS_APPENDED",
+    "TERMINAL_EVENTS",
+    "Event",
+    "EventLog",
+    "append_events_sql",
+    "events_appended",
+    "record",
+]
 
 _log = logging.getLogger("renum.events")
 
@@ -78,6 +86,42 @@ async def record(conn: Any, execution_id: str, type_: str, data: dict[str, Any])
         data,
     )
     return Event(execution_id, row["seq"], type_, data, row["created_at"])
+
+
+#: The columns a statement using :func:`append_events_sql` selects for :func:`events_appended`.
+EVENTS_APPENDED = "(SELECT base FROM ev_seq) AS ev_base, (SELECT max(created_at) FROM ev) AS ev_at"
+
+
+def append_events_sql(execution: str, types: str, datas: str, *, when: str = "true") -> str:
+    """Two CTEs, ``ev_seq`` and ``ev``, that append events inside a larger statement.
+
+    ``execution``, ``types`` (text[]) and ``datas`` (jsonb[]) are SQL expressions,
+    usually parameters; ``when`` may make the append conditional on another CTE.
+    The statement should select :data:`EVENTS_APPENDED` for :func:`events_appended`.
+    One statement then changes the state and records the events that describe
+    it: one round trip and one commit, where :func:`record` in a transaction
+    takes four.
+    """
+    return f"""ev_seq AS (
+          UPDATE executions SET event_seq = event_seq + cardinality({types}::text[])
+           WHERE id = {execution} AND ({when})
+       RETURNING event_seq - cardinality({types}::text[]) AS base),
+       ev AS (
+          INSERT INTO execution_events (execution_id, seq, type, data)
+          SELECT {execution}, ev_seq.base + t.n, t.type, t.data
+            FROM ev_seq,
+                 unnest({types}::text[], {datas}::jsonb[]) WITH ORDINALITY AS t(type, data, n)
+       RETURNING created_at)"""
+
+
+def events_appended(
+    execution_id: str, kinds: list[tuple[str, dict[str, Any]]], row: Any
+) -> list[Event]:
+    """The events an :func:`append_events_sql` statement recorded (none if it did not)."""
+    if row["ev_base"] is None:
+        return []
+    base, at = row["ev_base"], row["ev_at"]
+    return [Event(execution_id, base + n, t, d, at) for n, (t, d) in enumerate(kinds, 1)]
 
 
 def _from_row(execution_id: str, row: Any) -> Event:

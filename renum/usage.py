@@ -22,7 +22,7 @@ import genai_prices
 
 from renum import metrics
 from renum.budgets import BudgetGuard
-from renum.events import EventLog, record
+from renum.events import EVENTS_APPENDED, EventLog, append_events_sql, events_appended
 from suna_client import RunUsage
 
 __all__ = ["PRICE_DATA_VERSION", "Price", "UsageLedger", "price", "split_model"]
@@ -99,33 +99,37 @@ class UsageLedger:
         """Record a run's usage once; False when it was already recorded."""
         priced = price(usage)
         key_type = "user" if priced.provider in user_key_services else "platform"
-        async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """INSERT INTO usage_log (suna_run_id, user_id, team_id, execution_id, step_id,
-                       attempt, agent_id, model, provider, api_key_type, input_tokens,
-                       output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-                       llm_calls, cost_usd, priced, price_version)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                           $16, $17, $18, $19)
-                   ON CONFLICT (suna_run_id) DO NOTHING RETURNING created_at""",
-                suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id,
-                usage.model, priced.provider, key_type, usage.input_tokens, usage.output_tokens,
-                usage.cached_tokens, usage.cache_creation_tokens, usage.reasoning_tokens,
-                usage.llm_calls, priced.cost_usd, priced.cost_usd is not None,
-                PRICE_DATA_VERSION,
-            )  # fmt: skip
-            if inserted is None:
-                return False
-            event = None
-            if execution_id is not None:
-                event = await record(conn, execution_id, "usage_recorded", {
-                    "step_id": step_id, "attempt": attempt, "suna_run_id": suna_run_id,
-                    "model": usage.model, "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
-                    "cost_usd": None if priced.cost_usd is None else str(priced.cost_usd),
-                    "priced": priced.cost_usd is not None})  # fmt: skip
-        if event is not None:
-            await self._events.publish([event])
+        kinds: list[tuple[str, dict[str, Any]]] = []
+        if execution_id is not None:
+            kinds.append(("usage_recorded", {
+                "step_id": step_id, "attempt": attempt, "suna_run_id": suna_run_id,
+                "model": usage.model, "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
+                "cost_usd": None if priced.cost_usd is None else str(priced.cost_usd),
+                "priced": priced.cost_usd is not None}))  # fmt: skip
+        row = await self._pool.fetchrow(
+            f"""WITH u AS (
+                  INSERT INTO usage_log (suna_run_id, user_id, team_id, execution_id, step_id,
+                         attempt, agent_id, model, provider, api_key_type, input_tokens,
+                         output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+                         llm_calls, cost_usd, priced, price_version)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                          $16, $17, $18, $19)
+                  ON CONFLICT (suna_run_id) DO NOTHING RETURNING created_at),
+               {append_events_sql("$4::uuid", "$20", "$21", when="EXISTS (SELECT 1 FROM u)")}
+               SELECT (SELECT created_at FROM u) AS inserted,
+                      {EVENTS_APPENDED}""",
+            suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id,
+            usage.model, priced.provider, key_type, usage.input_tokens, usage.output_tokens,
+            usage.cached_tokens, usage.cache_creation_tokens, usage.reasoning_tokens,
+            usage.llm_calls, priced.cost_usd, priced.cost_usd is not None,
+            PRICE_DATA_VERSION, [k for k, _ in kinds], [d for _, d in kinds],
+        )  # fmt: skip
+        inserted = row["inserted"]
+        if inserted is None:
+            return False
+        if execution_id is not None:
+            await self._events.publish(events_appended(execution_id, kinds, row))
         metrics.observe_usage(priced.provider, priced.model or usage.model, {
             "input": usage.input_tokens, "output": usage.output_tokens,
             "cached": usage.cached_tokens, "cache_write": usage.cache_creation_tokens,

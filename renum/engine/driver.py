@@ -219,13 +219,14 @@ class ExecutionDriver:
                 except BudgetExceededError as exc:
                     self._over_budget.setdefault(step.id, exc)
                     return AttemptOutcome("cancelled", error=exc.to_json())
-            resumed = False
             try:
                 outcome = await self._deps.runner.run_attempt(
-                    self._ex, step, attempt, prompt, cancelled=self._cancel.is_set
-                )
+                    self._ex, step, attempt, prompt, cancelled=self._cancel.is_set,
+                    resumed=resumed,
+                )  # fmt: skip
             finally:
                 await self._release(hold)
+            resumed = False
             self._attempts[step.id] = attempt
             if not (outcome.status == "failed" and outcome.retryable
                     and attempt < step.options.retry.max_attempts):  # fmt: skip

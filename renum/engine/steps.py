@@ -3,16 +3,21 @@
 The protocol (suna-api.md, "Exactly-once starts"), each write in PostgreSQL
 before the next call:
 
-1. the attempt's row (``step_runs``), with its prompt;
-2. create a thread, record ``suna_thread_id``;
-3. add the prompt as a user message, record ``message_added``;
-4. check the lease is still ours, start the agent, record ``suna_run_id``;
-5. wait for the run by streaming; read answer and usage; record the outcome.
+1. create a thread, then write the attempt's row (``step_runs``) with its
+   prompt and ``suna_thread_id`` and its ``step_started`` event, in one
+   statement (a crash between the two leaves an empty thread in Suna, never a
+   run);
+2. add the prompt as a user message;
+3. check the lease is still ours, start the agent, record ``suna_run_id``;
+4. wait for the run by streaming; read answer and usage; record the usage row,
+   then the outcome and its events in one statement.
 
 A worker that takes an attempt over resumes from what is recorded: a thread
 without a run id is first asked for its runs (``list_thread_runs``), and a run
-found there is re-attached, never started again. Errors that may or may not
-have reached Suna are resolved the same way before any new start.
+found there is re-attached, never started again; a thread without a run has
+its messages read before the prompt is added, so the prompt is never added
+twice. Errors that may or may not have reached Suna are resolved the same way
+before any new start.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import dsl
 from renum import metrics
 from renum.engine.leases import still_holds
 from renum.errors import CredentialError
-from renum.events import EventLog, record
+from renum.events import EVENTS_APPENDED, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
 from renum.usage import UsageLedger
 from renum.vault import open_keys, services_of
@@ -124,17 +129,28 @@ class StepRunner:
         *,
         keys: dict[str, str] | None = None,
         cancelled: Callable[[], bool] = lambda: False,
+        resumed: bool = True,
     ) -> AttemptOutcome:
-        """Run (or resume) one attempt to its end and record the outcome."""
-        row = await self._open(ex, step, attempt, prompt)
-        started = row["started_at"] or datetime.now(UTC)
-        deadline = (
-            time.monotonic()
-            + step.options.timeout_s
-            - (datetime.now(UTC) - started).total_seconds()
-        )
+        """Run (or resume) one attempt to its end and record the outcome.
+
+        ``resumed=False`` says the attempt has no row yet (the driver's state says
+        so): its thread is created before the row is written, saving a round trip.
+        Otherwise the row is read first and the attempt resumes from it.
+        """
+        deadline = time.monotonic() + step.options.timeout_s
+        forwarded: list[frozenset[str]] = []  # the services whose keys the start carried
         try:
-            run_id, thread_id = await self._ensure_run(ex, step, attempt, row, deadline, keys)
+            if resumed:
+                row = await self._open(ex, step, attempt, prompt, None)
+                started = row["started_at"] or datetime.now(UTC)
+                deadline -= (datetime.now(UTC) - started).total_seconds()
+            else:
+                created = await self._transient(lambda: self._suna.create_thread(
+                    f"renum {ex.id} {step.id} #{attempt}"), deadline)  # fmt: skip
+                row = await self._open(ex, step, attempt, prompt, created)
+            run_id, thread_id = await self._ensure_run(
+                ex, step, attempt, row, deadline, keys, forwarded
+            )
         except SunaError as exc:
             outcome = AttemptOutcome("failed", error=_suna_error(exc), retryable=_retryable(exc))
             return await self._finish(ex, step, attempt, None, None, outcome)
@@ -150,10 +166,12 @@ class StepRunner:
             final, run_error = "timeout", None
         except SunaError as exc:  # the run exists; report and let the retry policy decide
             await self._stop_quietly(run_id)  # a retry must not leave it running, unrecorded
-            await self._record_usage_and_answer(ex, step, attempt, run_id, thread_id)
+            await self._record_usage_and_answer(ex, step, attempt, run_id, thread_id, forwarded)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
                 "failed", error=_suna_error(exc), retryable=True))  # fmt: skip
-        answer = await self._record_usage_and_answer(ex, step, attempt, run_id, thread_id)
+        answer = await self._record_usage_and_answer(
+            ex, step, attempt, run_id, thread_id, forwarded
+        )
         if final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
         elif final == "timeout":
@@ -196,34 +214,44 @@ class StepRunner:
                 _log.warning("waiting for run %s: %s; waiting on", run_id, type(exc).__name__)
                 await asyncio.sleep(pause)
 
-    async def _open(self, ex: Execution, step: dsl.PlanStep, attempt: int, prompt: str) -> Any:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
-                                          prompt, worker_id, started_at)
-                   VALUES ($1, $2, $3, 'running', $4, $5, $6, now())
-                   ON CONFLICT (execution_id, step_id, attempt)
-                   DO UPDATE SET worker_id = EXCLUDED.worker_id, updated_at = now()
-                   RETURNING *, (xmax = 0) AS inserted""",
-                ex.id, step.id, attempt, step.agent_id, prompt, self._worker_id,
-            )  # fmt: skip
-            if row["inserted"]:
-                event = await record(conn, ex.id, "step_started", {
-                    "step_id": step.id, "agent_id": step.agent_id, "attempt": attempt})  # fmt: skip
-        if row["inserted"]:
-            await self._events.publish([event])
+    async def _open(
+        self, ex: Execution, step: dsl.PlanStep, attempt: int, prompt: str, thread: Any
+    ) -> Any:
+        """Write the attempt's row (with its new thread, if any) and its ``step_started``.
+
+        An existing row is kept as it is (its thread wins over a new one, which is
+        then left empty): the attempt resumes from it.
+        """
+        data = {"step_id": step.id, "agent_id": step.agent_id, "attempt": attempt}
+        row = await self._pool.fetchrow(
+            f"""WITH r AS (
+                  INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
+                                         prompt, worker_id, started_at, suna_thread_id,
+                                         suna_project_id)
+                  VALUES ($1, $2, $3, 'running', $4, $5, $6, now(), $7, $8)
+                  ON CONFLICT (execution_id, step_id, attempt)
+                  DO UPDATE SET worker_id = EXCLUDED.worker_id, updated_at = now()
+                  RETURNING *, (xmax = 0) AS inserted),
+               {append_events_sql("$1::uuid", "$9", "$10",
+                                  when="EXISTS (SELECT 1 FROM r WHERE inserted)")}
+               SELECT r.*, {EVENTS_APPENDED} FROM r""",
+            ex.id, step.id, attempt, step.agent_id, prompt, self._worker_id,
+            thread.thread_id if thread else None, thread.project_id if thread else None,
+            ["step_started"], [data],
+        )  # fmt: skip
+        await self._events.publish(events_appended(ex.id, [("step_started", data)], row))
         return row
 
     async def _ensure_run(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, row: Any, deadline: float,
-        keys: dict[str, str] | None,
+        keys: dict[str, str] | None, forwarded: list[frozenset[str]],
     ) -> tuple[str, str]:  # fmt: skip
         key = (ex.id, step.id, attempt)
         if row["suna_run_id"]:
             return row["suna_run_id"], row["suna_thread_id"]
         thread_id: str | None = row["suna_thread_id"]
-        resumed = thread_id is not None
-        if thread_id is None:
+        resumed = not row["inserted"]
+        if thread_id is None:  # a row from before threads were created first
             created = await self._transient(
                 lambda: self._suna.create_thread(f"renum {ex.id} {step.id} #{attempt}"), deadline
             )
@@ -234,18 +262,33 @@ class StepRunner:
                     WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
                 *key, thread_id, created.project_id,
             )  # fmt: skip
+            resumed = False
         if resumed:
             runs = await self._transient(lambda: self._suna.list_thread_runs(thread_id), deadline)
             if runs:
                 return await self._adopt(key, runs[0].id), thread_id
-        if not row["message_added"]:
-            await self._add_message(key, thread_id, row["prompt"], resumed, deadline)
-        return await self._start(key, ex, step, thread_id, deadline, keys), thread_id
+        # The prompt goes in while the lease is checked and the keys are read.
+        message = self._add_message(thread_id, row["prompt"], resumed, deadline)
+        held, user_keys = (await asyncio.gather(message, self._prepare_start(ex, keys)))[1]
+        run_id = await self._start(key, ex, step, thread_id, deadline, keys, held, user_keys)
+        forwarded.append(frozenset(user_keys))
+        return run_id, thread_id
+
+    async def _prepare_start(
+        self, ex: Execution, keys: dict[str, str] | None
+    ) -> tuple[bool, dict[str, str]]:
+        """Whether the lease is still ours, and the keys to forward (decrypted for one start)."""
+        async with self._pool.acquire() as conn:
+            held = await still_holds(conn, ex.id, self._worker_id)
+            if not held:
+                return False, {}
+            if keys is not None or self._key_ring is None:
+                return True, dict(keys or {})
+            return True, await open_keys(conn, self._key_ring, ex.user_id)
 
     async def _add_message(
-        self, key: tuple[str, str, int], thread_id: str, prompt: str, resumed: bool,
-        deadline: float,
-    ) -> None:  # fmt: skip
+        self, thread_id: str, prompt: str, resumed: bool, deadline: float
+    ) -> None:
         async def add() -> None:
             if resumed or tries:  # a message may already be there: never add the prompt twice
                 rows = await self._suna.get_messages(thread_id, order="asc")
@@ -256,27 +299,20 @@ class StepRunner:
 
         tries: list[int] = []
         await self._transient(add, deadline)
-        await self._pool.execute(
-            """UPDATE step_runs SET message_added = true, updated_at = now()
-                WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
-            *key,
-        )
 
     async def _start(
         self, key: tuple[str, str, int], ex: Execution, step: dsl.PlanStep, thread_id: str,
-        deadline: float, keys: dict[str, str] | None,
+        deadline: float, keys: dict[str, str] | None, held: bool, user_keys: dict[str, str],
     ) -> str:  # fmt: skip
+        """Start the run (``held`` and ``user_keys`` come from :meth:`_prepare_start`)."""
         request = AgentStartRequest(agent_id=step.agent_id, model_name=step.options.model)
         waited = False
         limited = 0
         while True:
-            async with self._pool.acquire() as conn:
-                if not await still_holds(conn, ex.id, self._worker_id):
-                    raise LeaseLostError(ex.id)
+            if not held:
+                raise LeaseLostError(ex.id)
             try:
-                started = await self._suna.start_agent(
-                    thread_id, request, extra_keys=await self._user_keys(ex, keys)
-                )
+                started = await self._suna.start_agent(thread_id, request, extra_keys=user_keys)
                 return await self._adopt(key, started.agent_run_id)
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
                 if not waited:
@@ -302,18 +338,9 @@ class StepRunner:
                     f"({step.options.timeout_s:g} s)",
                     request_sent=False,
                 )
+            user_keys = {}
             await asyncio.sleep(pause)
-
-    async def _user_keys(self, ex: Execution, keys: dict[str, str] | None) -> dict[str, str]:
-        """The keys to forward on this one request: every key the user stores, decrypted now.
-
-        All of them, not only the step's ``requires_keys``: the agent's tools and
-        its model's provider may each need one, and Suna picks what it uses. The
-        plaintexts live in the request's headers and nowhere else.
-        """
-        if keys is not None or self._key_ring is None:
-            return dict(keys or {})
-        return await open_keys(self._pool, self._key_ring, ex.user_id)
+            held, user_keys = await self._prepare_start(ex, keys)
 
     async def _adopt(self, key: tuple[str, str, int], run_id: str) -> str:
         await self._pool.execute(
@@ -336,8 +363,14 @@ class StepRunner:
         raise AssertionError("unreachable")
 
     async def _record_usage_and_answer(
-        self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str, thread_id: str
+        self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str, thread_id: str,
+        forwarded: list[frozenset[str]] | None = None,
     ) -> str | None:
+        """Record the run's usage (once: the ledger is keyed by run id) and return its answer.
+
+        The usage is billed to the user's key when the start forwarded one for the
+        model's provider; a re-attached run is judged by the keys stored now.
+        """
         try:
             output = await self._transient(
                 lambda: self._suna.run_output(thread_id), time.monotonic() + 30
@@ -348,7 +381,8 @@ class StepRunner:
         await self._ledger.record(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
-            user_key_services=await services_of(self._pool, ex.user_id),
+            user_key_services=forwarded[-1] if forwarded else await services_of(self._pool,
+                                                                                ex.user_id),
         )  # fmt: skip
         return output.answer
 
@@ -404,34 +438,42 @@ class StepRunner:
         thread_id: str | None, outcome: AttemptOutcome,
     ) -> AttemptOutcome:  # fmt: skip
         result = outcome.result
-        async with self._pool.acquire() as conn, conn.transaction():
-            duration_s = await conn.fetchval(
-                """UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
-                          finished_at = now(), updated_at = now()
-                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
-                RETURNING extract(epoch FROM finished_at - started_at)::float8""",
-                ex.id, step.id, attempt, outcome.status,
-                result.text if result else None,
-                {"data": result.data} if result and result.has_data else None,
-                {**outcome.error, "retryable": outcome.retryable} if outcome.error else None,
-            )  # fmt: skip
-            events = []
-            base = {"step_id": step.id, "attempt": attempt, "suna_run_id": run_id}
-            if result is not None:
-                events.append(await record(conn, ex.id, "step_output", {
-                    **base, "answer": result.text[:EVENT_ANSWER_CHARS],
-                    "truncated": len(result.text) > EVENT_ANSWER_CHARS,
-                    "output": result.data if result.has_data else None}))  # fmt: skip
-            kind = {"completed": "step_completed", "failed": "step_failed",
-                    "cancelled": "step_cancelled"}[outcome.status]  # fmt: skip
-            will_retry = (outcome.status == "failed" and outcome.retryable
-                          and attempt < step.options.retry.max_attempts)  # fmt: skip
-            events.append(await record(conn, ex.id, kind, {
-                **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
+        base = {"step_id": step.id, "attempt": attempt, "suna_run_id": run_id}
+        kinds: list[tuple[str, dict[str, Any]]] = []
+        if result is not None:
+            kinds.append(("step_output", {
+                **base, "answer": result.text[:EVENT_ANSWER_CHARS],
+                "truncated": len(result.text) > EVENT_ANSWER_CHARS,
+                "output": result.data if result.has_data else None}))  # fmt: skip
+        will_retry = (outcome.status == "failed" and outcome.retryable
+                      and attempt < step.options.retry.max_attempts)  # fmt: skip
+        kinds.append((_FINISH_EVENT[outcome.status], {
+            **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
+        row = await self._pool.fetchrow(
+            f"""WITH r AS (
+                  UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
+                         finished_at = now(), updated_at = now()
+                   WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
+               RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
+               {append_events_sql("$1::uuid", "$8", "$9", when="EXISTS (SELECT 1 FROM r)")}
+               SELECT (SELECT duration_s FROM r) AS duration_s,
+                      {EVENTS_APPENDED}""",
+            ex.id, step.id, attempt, outcome.status,
+            result.text if result else None,
+            {"data": result.data} if result and result.has_data else None,
+            {**outcome.error, "retryable": outcome.retryable} if outcome.error else None,
+            [k for k, _ in kinds], [d for _, d in kinds],
+        )  # fmt: skip
+        duration_s = row["duration_s"]
+        events = events_appended(ex.id, kinds, row)
         await self._events.publish(events)
         if duration_s is not None:
             metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
         return outcome
+
+
+_FINISH_EVENT = {"completed": "step_completed", "failed": "step_failed",
+                 "cancelled": "step_cancelled"}  # fmt: skip
 
 
 def _limit_backoff(times: int) -> float:
