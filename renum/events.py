@@ -30,6 +30,7 @@ __all__ = [
     "EventLog",
     "append_events_sql",
     "events_appended",
+    "insert_events_sql",
     "record",
 ]
 
@@ -100,13 +101,21 @@ def append_events_sql(execution: str, types: str, datas: str, *, when: str = "tr
     The statement should select :data:`EVENTS_APPENDED` for :func:`events_appended`.
     One statement then changes the state and records the events that describe
     it: one round trip and one commit, where :func:`record` in a transaction
-    takes four.
+    takes four. A statement that updates the execution's row itself (PostgreSQL
+    lets one statement update a row once) bumps ``event_seq`` in that update,
+    names it ``ev_seq`` with ``event_seq - n AS base``, and uses
+    :func:`insert_events_sql` alone.
     """
     return f"""ev_seq AS (
           UPDATE executions SET event_seq = event_seq + cardinality({types}::text[])
            WHERE id = {execution} AND ({when})
        RETURNING event_seq - cardinality({types}::text[]) AS base),
-       ev AS (
+       {insert_events_sql(execution, types, datas)}"""
+
+
+def insert_events_sql(execution: str, types: str, datas: str) -> str:
+    """The ``ev`` CTE: events numbered from ``ev_seq.base + 1`` (see append_events_sql)."""
+    return f"""ev AS (
           INSERT INTO execution_events (execution_id, seq, type, data)
           SELECT {execution}, ev_seq.base + t.n, t.type, t.data
             FROM ev_seq,
@@ -135,6 +144,10 @@ class EventLog:
         self._pool = pool
         self._redis = redis
         self.heartbeat_s = heartbeat_s
+        self._pending: list[Event] = []
+        self._queued = 0  # events ever queued for publishing
+        self._taken = 0  # of those, taken by a sender
+        self._send_lock = asyncio.Lock()
 
     async def emit(self, execution_id: str, type_: str, data: dict[str, Any]) -> Event:
         """Record an event on its own and publish it."""
@@ -143,7 +156,28 @@ class EventLog:
         return event
 
     async def publish(self, events: Iterable[Event]) -> None:
-        """Copy recorded events to their live streams; Redis trouble is logged, not raised."""
+        """Copy recorded events to their live streams; Redis trouble is logged, not raised.
+
+        Concurrent publishers share round trips: whoever holds the lock sends every
+        event queued so far in one pipeline, and a publisher whose events went out
+        with an earlier batch returns without a round trip of its own. Order is
+        kept (one sender at a time, in queue order). A batch lost to a cancelled
+        sender is only a missed copy: followers fill gaps from PostgreSQL.
+        """
+        mine = list(events)
+        if not mine:
+            return
+        self._pending.extend(mine)
+        self._queued += len(mine)
+        ticket = self._queued
+        async with self._send_lock:
+            if self._taken >= ticket:
+                return  # sent with an earlier batch
+            batch, self._pending = self._pending, []
+            self._taken = self._queued
+            await self._send(batch)
+
+    async def _send(self, events: list[Event]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:

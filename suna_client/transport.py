@@ -10,6 +10,7 @@ doubtful start with ``list_thread_runs``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -127,10 +128,22 @@ class Transport:
         )
 
     async def call(self, call: Call, parse: Callable[[Any], T]) -> T:
-        """The parsed JSON answer of ``call``, retried where safe."""
+        """The parsed JSON answer of ``call``, retried where safe.
+
+        The first try goes straight to the wire; tenacity takes over only after it
+        fails (building its retry state on every call cost about a fifth of the
+        client's CPU per request).
+        """
+        try:
+            return await self._attempt(call, parse)
+        except SunaError as exc:
+            if self._retry.max_attempts <= 1 or not self._retryable(exc, call):
+                raise
+            _log.info("retrying after attempt 1: %s", exc)
+            await asyncio.sleep(self._pause(exc, 1))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(1, self._retry.max_attempts)),
-            wait=self._wait,
+            stop=stop_after_attempt(self._retry.max_attempts - 1),
+            wait=lambda state: self._pause(_outcome(state), state.attempt_number + 1),
             retry=retry_if_exception(lambda exc: self._retryable(exc, call)),
             before_sleep=self._log_retry,
             reraise=True,
@@ -149,11 +162,11 @@ class Transport:
             return call.idempotent and exc.status in policy.retry_statuses
         return False
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def _pause(self, exc: BaseException | None, attempt: int) -> float:
+        """How long to wait after try ``attempt`` failed with ``exc``."""
         if isinstance(exc, SunaRateLimitedError) and exc.retry_after is not None:
             return min(exc.retry_after, self._retry.retry_after_max_s)
-        return self.backoff_s(state.attempt_number)
+        return self.backoff_s(attempt)
 
     def backoff_s(self, attempt: int) -> float:
         """Exponential wait before try ``attempt + 1``, with jitter."""
@@ -163,8 +176,7 @@ class Transport:
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        _log.info("retrying after attempt %d: %s", state.attempt_number, exc)
+        _log.info("retrying after attempt %d: %s", state.attempt_number + 1, _outcome(state))
 
     def _hook(self, call: Call, status: int | None, started: float) -> float:
         latency_s = time.perf_counter() - started
@@ -274,3 +286,8 @@ class Transport:
                 resp.release()
             else:
                 resp.close()
+
+
+def _outcome(state: RetryCallState) -> BaseException | None:
+    """The exception the last try of a tenacity loop raised."""
+    return state.outcome.exception() if state.outcome else None

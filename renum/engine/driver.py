@@ -23,7 +23,7 @@ from renum.context import ContextStore
 from renum.engine.credentials import CredentialGate
 from renum.engine.infra import is_infrastructure_error
 from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
-from renum.events import EventLog, record
+from renum.events import EVENTS_APPENDED, EventLog, events_appended, insert_events_sql, record
 
 __all__ = ["DriverDeps", "ExecutionDriver"]
 
@@ -332,17 +332,21 @@ class ExecutionDriver:
         if self._row["status"] != "queued":
             started: datetime = self._row["started_at"] or datetime.now(UTC)
             return started
-        async with self._deps.pool.acquire() as conn, conn.transaction():
-            started = await conn.fetchval(
-                """UPDATE executions SET status = 'running', started_at = now(), updated_at = now()
-                    WHERE id = $1 AND status = 'queued' RETURNING started_at""",
-                self.execution_id,
-            )
-            event = await record(
-                conn, self.execution_id, "execution_started", {"worker_id": self._deps.worker_id}
-            )
-        await self._deps.events.publish([event])
-        return started or datetime.now(UTC)
+        data = {"worker_id": self._deps.worker_id}
+        row = await self._deps.pool.fetchrow(
+            f"""WITH ev_seq AS (
+                  UPDATE executions SET status = 'running', started_at = now(), updated_at = now(),
+                         event_seq = event_seq + 1
+                   WHERE id = $1 AND status = 'queued'
+               RETURNING started_at, event_seq - 1 AS base),
+               {insert_events_sql("$1::uuid", "$2", "$3")}
+               SELECT (SELECT started_at FROM ev_seq) AS started_at, {EVENTS_APPENDED}""",
+            self.execution_id, ["execution_started"], [data],
+        )  # fmt: skip
+        await self._deps.events.publish(
+            events_appended(self.execution_id, [("execution_started", data)], row)
+        )
+        return row["started_at"] or datetime.now(UTC)
 
     async def _load_state(self) -> None:
         """Rebuild the state from step_runs (a take-over resumes running steps)."""
@@ -376,20 +380,21 @@ class ExecutionDriver:
             self._spawn(step_id, attempt, resumed=attempt == self._attempts[step_id])
 
     async def _finalize(self, status: str, error: dict[str, Any] | None) -> str:
-        async with self._deps.pool.acquire() as conn, conn.transaction():
-            done = await conn.fetchval(
-                """UPDATE executions SET status = $2, error = $3, finished_at = now(),
-                          updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = $1 AND lease_owner = $4
-                      AND status IN ('queued', 'running', 'waiting_for_credentials')
-                RETURNING id""",
-                self.execution_id, status, error, self._deps.worker_id,
-            )  # fmt: skip
-            if done is None:
-                raise LeaseLostError(self.execution_id)
-            event = await record(
-                conn, self.execution_id, _FINAL_EVENT[status], {"status": status, "error": error}
-            )
-        await self._deps.events.publish([event])
+        kind, data = _FINAL_EVENT[status], {"status": status, "error": error}
+        row = await self._deps.pool.fetchrow(
+            f"""WITH ev_seq AS (
+                  UPDATE executions SET status = $2, error = $3, finished_at = now(),
+                         updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+                         event_seq = event_seq + 1
+                   WHERE id = $1 AND lease_owner = $4
+                     AND status IN ('queued', 'running', 'waiting_for_credentials')
+               RETURNING event_seq - 1 AS base),
+               {insert_events_sql("$1::uuid", "$5", "$6")}
+               SELECT {EVENTS_APPENDED}""",
+            self.execution_id, status, error, self._deps.worker_id, [kind], [data],
+        )  # fmt: skip
+        if row["ev_base"] is None:
+            raise LeaseLostError(self.execution_id)
+        await self._deps.events.publish(events_appended(self.execution_id, [(kind, data)], row))
         metrics.EXECUTIONS.labels(status).inc()
         return status
