@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/engine.py [--quick] [--waiting N]
 
 Uses DATABASE_URL / REDIS_URL when set, else embedded servers in a temporary
 directory. The Suna simulator runs in its own process (as Suna would); one
-Renum worker runs in this process so its memory can be read. Printed, never
+Renum worker runs in this process, on uvloop as `renum worker` does, so its
+memory can be read; the scaling figure starts real `renum worker` processes. Printed, never
 asserted: machines are noisy. The last line is ``RESULT {json}``.
 """
 
@@ -142,6 +143,33 @@ class Bench:
         return {"steps_per_s": round(engine_rate, 1), "bare_client_runs_per_s": round(bare_rate, 1),
                 "ratio": round(engine_rate / bare_rate, 3)}  # fmt: skip
 
+    async def processes(self, runs: int, workers: int, concurrency: int) -> float:
+        """Steps per second of ``workers`` ``renum worker --burst`` processes sharing the queue.
+
+        Timed from the first execution's start to the last one's end (so process
+        start-up, the same for any count, is left out).
+        """
+        await self.reset()
+        await self.launch(_team("zero", 1), runs)
+        env = {**os.environ, "DATABASE_URL": self.resources.database_url,
+               "REDIS_URL": self.resources.redis_url, "SUNA_BASE_URL": self.settings.suna_base_url,
+               "RENUM_LOG_LEVEL": "warning"}  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "renum.cli", "worker", "--burst", "--metrics-port", "0",
+                 "--concurrency", str(concurrency)], env=env)  # fmt: skip
+            for _ in range(workers)
+        ]
+        for proc in procs:
+            await asyncio.to_thread(proc.wait, 600)
+        row = await self.pool.fetchrow(
+            """SELECT count(*) FILTER (WHERE status = 'completed') AS done,
+                      extract(epoch FROM max(finished_at) - min(started_at)) AS s FROM executions"""
+        )
+        if row["done"] != runs:
+            raise RuntimeError(f"{runs - row['done']} executions did not complete")
+        return runs / float(row["s"])
+
     async def memory(self, waiting: int) -> dict:
         await self.reset()
         await self.launch(_team("slow", 1), waiting)
@@ -216,7 +244,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             levels = [1, 100] if args.quick else [1, 100, 1000]
             results["overhead_per_step"] = [await bench.overhead(n) for n in levels]
             results["wall_over_critical_path"] = round(await bench.critical_path(), 4)
-            results["throughput"] = await bench.throughput(300 if args.quick else 1000, 100)
+            runs = 300 if args.quick else 1000
+            results["throughput"] = await bench.throughput(runs, 100)
+            one = await bench.processes(runs * 2, 1, 100)
+            two = await bench.processes(runs * 2, 2, 100)
+            results["worker_processes"] = {"one_steps_per_s": round(one, 1),
+                                           "two_steps_per_s": round(two, 1),
+                                           "two_over_one": round(two / one, 3)}  # fmt: skip
             results["memory"] = await bench.memory(args.waiting)
     finally:
         sim.terminate()
@@ -237,6 +271,11 @@ def _print(results: dict[str, Any]) -> None:
         f"throughput: {t['steps_per_s']} steps/s vs bare client {t['bare_client_runs_per_s']}"
         f" runs/s = {t['ratio'] * 100:.1f} %"
     )
+    w = results["worker_processes"]
+    print(
+        f"worker processes: one {w['one_steps_per_s']} steps/s, two {w['two_steps_per_s']}"
+        f" steps/s = x{w['two_over_one']}"
+    )
     m = results["memory"]
     print(
         f"memory: {m['started']} executions waiting on slow agents: RSS {m['rss_before_mb']} →"
@@ -253,6 +292,8 @@ if __name__ == "__main__":
         default=10_000,
         help="executions waiting on slow agents for the memory figure",
     )
-    figures = asyncio.run(main(parser.parse_args()))
+    import uvloop  # the loop `renum worker` runs on
+
+    figures = uvloop.run(main(parser.parse_args()))
     _print(figures)
     print("RESULT " + json.dumps({"engine": figures}, default=str))

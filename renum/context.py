@@ -47,13 +47,14 @@ class ContextStore:
         await self._write_redis(execution_id, context)
 
     async def _write_redis(self, execution_id: str, context: dict[str, Any]) -> None:
+        """Set the hash's fields (a context only grows: no field ever needs deleting)."""
+        if not context:
+            return
         key = context_key(execution_id)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                if context:
-                    pipe.hset(key, mapping={k: json.dumps(v) for k, v in context.items()})
-                    pipe.expire(key, CONTEXT_TTL_S)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, mapping={k: json.dumps(v) for k, v in context.items()})
+                pipe.expire(key, CONTEXT_TTL_S)
                 await pipe.execute()
         except RedisError as exc:
             _log.warning(

@@ -68,6 +68,8 @@ class ExecutionDriver:
         self._attempts: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
         self._over_budget: dict[str, BudgetExceededError] = {}
+        self._context_dirty = False
+        self._context_writer: asyncio.Task[None] | None = None
         self._credentials = CredentialGate(deps.pool, deps.events, self.execution_id,
                                            self._ex.user_id, deps.worker_id,
                                            deps.credential_wait_s)  # fmt: skip
@@ -96,16 +98,19 @@ class ExecutionDriver:
         try:
             return await self._run()
         finally:
-            for task in self._tasks.values():
+            tasks = [*self._tasks.values(), *filter(None, [self._context_writer])]
+            for task in tasks:
                 task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> str:
         started_at = await self._mark_running()
         if self._row["status"] == "waiting_for_credentials":
             await self._credentials.resume()
         await self._load_state()
+        if any(v.status == "completed" for v in self._state.values()):
+            self._context_changed()  # a take-over: the snapshot may lack the last step
         if self._row["cancel_requested"]:
             self._cancel.set()
         budget_s = self._plan.options.timeout_s - (datetime.now(UTC) - started_at).total_seconds()
@@ -179,7 +184,7 @@ class ExecutionDriver:
     async def _settle(self, step_id: str, outcome: AttemptOutcome) -> None:
         if outcome.status == "completed":
             self._state[step_id] = dsl.StepState("completed", outcome.result)
-            await self._save_context()
+            self._context_changed()
         elif outcome.status == "failed":
             message = (outcome.error or {}).get("message")
             self._state[step_id] = dsl.StepState("failed", error=message)
@@ -247,8 +252,38 @@ class ExecutionDriver:
                    if v.status == "completed" and v.result is not None}  # fmt: skip
         return dsl.build_context(self._plan, self._ex.initial_prompt, results)
 
-    async def _save_context(self) -> None:
-        await self._deps.contexts.save(self.execution_id, self._context())
+    def _context_changed(self) -> None:
+        """A step completed: snapshot the context beside the step path, coalescing bursts.
+
+        Nothing is decided from the snapshot (a take-over rebuilds the context from
+        ``step_runs``); it is what the context API and a Redis restore read. So it
+        is written by one writer per driver, which never holds the next step back,
+        and :meth:`_finalize` waits for it: a finished execution's snapshot holds
+        every completed step.
+        """
+        self._context_dirty = True
+        if self._context_writer is None or self._context_writer.done():
+            self._context_writer = asyncio.create_task(
+                self._write_context(quiet=True), name=f"{self.execution_id}:context"
+            )
+
+    async def _write_context(self, *, quiet: bool = False) -> None:
+        while self._context_dirty:
+            self._context_dirty = False
+            try:
+                await self._deps.contexts.save(self.execution_id, self._context())
+            except Exception as exc:
+                self._context_dirty = True  # the final flush tries again, and raises
+                if not quiet:
+                    raise
+                _log.warning("context snapshot of %s failed: %s", self.execution_id,
+                             type(exc).__name__)  # fmt: skip
+                return
+
+    async def _flush_context(self) -> None:
+        if self._context_writer is not None:
+            await self._context_writer
+        await self._write_context()
 
     async def _cancel_steps(self, step_ids: tuple[str, ...]) -> None:
         """Cancel running steps (fail-fast or cancel): tasks first, then their Suna runs."""
@@ -380,6 +415,7 @@ class ExecutionDriver:
             self._spawn(step_id, attempt, resumed=attempt == self._attempts[step_id])
 
     async def _finalize(self, status: str, error: dict[str, Any] | None) -> str:
+        await self._flush_context()
         kind, data = _FINAL_EVENT[status], {"status": status, "error": error}
         row = await self._deps.pool.fetchrow(
             f"""WITH ev_seq AS (
