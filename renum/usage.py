@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,10 +23,18 @@ import genai_prices
 
 from renum import metrics
 from renum.budgets import BudgetGuard
-from renum.events import EVENTS_APPENDED, EventLog, append_events_sql, events_appended
+from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from suna_client import RunUsage
 
-__all__ = ["PRICE_DATA_VERSION", "Price", "UsageLedger", "price", "split_model"]
+__all__ = [
+    "PRICE_DATA_VERSION",
+    "Price",
+    "UsageLedger",
+    "UsageRow",
+    "price",
+    "split_model",
+    "usage_insert_sql",
+]
 
 _log = logging.getLogger("renum.usage")
 
@@ -75,6 +84,62 @@ def price(usage: RunUsage) -> Price:
     return Price(provider or calc.provider.id, model, Decimal(calc.total_price))
 
 
+_COLUMNS = ("suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id, model, "
+            "provider, api_key_type, input_tokens, output_tokens, cached_tokens, "
+            "cache_write_tokens, reasoning_tokens, llm_calls, cost_usd, priced, price_version")
+
+
+def usage_insert_sql(row: str) -> str:
+    """The ``u`` CTE: insert the usage row in ``row`` (a jsonb expression, see UsageRow).
+
+    ``RETURNING created_at`` gives nothing when the run was already recorded, so
+    the statement can make what follows (an event) conditional on ``u``.
+    """
+    return f"""u AS (
+          INSERT INTO usage_log ({_COLUMNS})
+          SELECT {_COLUMNS} FROM jsonb_populate_record(NULL::usage_log, {row}::jsonb)
+          ON CONFLICT (suna_run_id) DO NOTHING RETURNING created_at)"""
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One run's usage, priced and ready to insert (by the ledger or inside another statement)."""
+
+    row: dict[str, Any]
+    """The ``usage_log`` columns, JSON-ready (the cost as a decimal string)."""
+    event: dict[str, Any] | None
+    """The ``usage_recorded`` event's data (None outside an execution)."""
+    usage: RunUsage
+    priced: Price
+
+    @classmethod
+    def of(
+        cls, suna_run_id: str, *, user_id: str, team_id: str | None, execution_id: str | None,
+        step_id: str | None, attempt: int | None, agent_id: str | None, usage: RunUsage,
+        user_key_services: frozenset[str] = frozenset(),
+    ) -> UsageRow:  # fmt: skip
+        """Price ``usage`` and say whose key paid (a user key stored for the provider)."""
+        priced = price(usage)
+        cost = None if priced.cost_usd is None else str(priced.cost_usd)
+        row = {
+            "suna_run_id": suna_run_id, "user_id": user_id, "team_id": team_id,
+            "execution_id": execution_id, "step_id": step_id, "attempt": attempt,
+            "agent_id": agent_id, "model": usage.model, "provider": priced.provider,
+            "api_key_type": "user" if priced.provider in user_key_services else "platform",
+            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_creation_tokens,
+            "reasoning_tokens": usage.reasoning_tokens, "llm_calls": usage.llm_calls,
+            "cost_usd": cost, "priced": cost is not None, "price_version": PRICE_DATA_VERSION,
+        }  # fmt: skip
+        event = None if execution_id is None else {
+            "step_id": step_id, "attempt": attempt, "suna_run_id": suna_run_id,
+            "model": usage.model, "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
+            "cost_usd": cost, "priced": cost is not None}  # fmt: skip
+        return cls(row, event, usage, priced)
+
+
 class UsageLedger:
     """Writes usage rows and announces them."""
 
@@ -83,65 +148,44 @@ class UsageLedger:
         self._events = events
         self._budgets = budgets
 
-    async def record(
-        self,
-        suna_run_id: str,
-        *,
-        user_id: str,
-        team_id: str | None,
-        execution_id: str | None,
-        step_id: str | None,
-        attempt: int | None,
-        agent_id: str | None,
-        usage: RunUsage,
-        user_key_services: frozenset[str] = frozenset(),
-    ) -> bool:
-        """Record a run's usage once; False when it was already recorded."""
-        priced = price(usage)
-        key_type = "user" if priced.provider in user_key_services else "platform"
-        kinds: list[tuple[str, dict[str, Any]]] = []
-        if execution_id is not None:
-            kinds.append(("usage_recorded", {
-                "step_id": step_id, "attempt": attempt, "suna_run_id": suna_run_id,
-                "model": usage.model, "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
-                "cost_usd": None if priced.cost_usd is None else str(priced.cost_usd),
-                "priced": priced.cost_usd is not None}))  # fmt: skip
+    async def record(self, suna_run_id: str, **fields: Any) -> bool:
+        """Record a run's usage once; False when it was already recorded.
+
+        ``fields`` are :meth:`UsageRow.of`'s keyword arguments.
+        """
+        return await self.record_row(UsageRow.of(suna_run_id, **fields))
+
+    async def record_row(self, usage: UsageRow) -> bool:
+        """Record a priced row once; False when its run was already recorded."""
+        kinds = [] if usage.event is None else [("usage_recorded", usage.event)]
         row = await self._pool.fetchrow(
-            f"""WITH u AS (
-                  INSERT INTO usage_log (suna_run_id, user_id, team_id, execution_id, step_id,
-                         attempt, agent_id, model, provider, api_key_type, input_tokens,
-                         output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-                         llm_calls, cost_usd, priced, price_version)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                          $16, $17, $18, $19)
-                  ON CONFLICT (suna_run_id) DO NOTHING RETURNING created_at),
-               {append_events_sql("$4::uuid", "$20", "$21", when="EXISTS (SELECT 1 FROM u)")}
-               SELECT (SELECT created_at FROM u) AS inserted,
-                      {EVENTS_APPENDED}""",
-            suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id,
-            usage.model, priced.provider, key_type, usage.input_tokens, usage.output_tokens,
-            usage.cached_tokens, usage.cache_creation_tokens, usage.reasoning_tokens,
-            usage.llm_calls, priced.cost_usd, priced.cost_usd is not None,
-            PRICE_DATA_VERSION, [k for k, _ in kinds], [d for _, d in kinds],
+            f"""WITH {usage_insert_sql("$1")},
+               {append_events_sql("$2::uuid", "$3", "$4", when="EXISTS (SELECT 1 FROM u)")}
+               SELECT (SELECT created_at FROM u) AS inserted, {EVENTS_APPENDED}""",
+            usage.row, usage.row["execution_id"], [k for k, _ in kinds], [d for _, d in kinds],
         )  # fmt: skip
-        inserted = row["inserted"]
-        if inserted is None:
+        if row["inserted"] is None:
             return False
-        if execution_id is not None:
-            await self._events.publish(events_appended(execution_id, kinds, row))
-        metrics.observe_usage(priced.provider, priced.model or usage.model, {
-            "input": usage.input_tokens, "output": usage.output_tokens,
-            "cached": usage.cached_tokens, "cache_write": usage.cache_creation_tokens,
-            "reasoning": usage.reasoning_tokens}, priced.cost_usd)  # fmt: skip
+        await self.recorded(usage, row["inserted"], events_appended(
+            usage.row["execution_id"], kinds, row) if kinds else [])  # fmt: skip
+        return True
+
+    async def recorded(self, usage: UsageRow, at: datetime, events: list[Event]) -> None:
+        """What follows a new row's commit: its events, the metrics and the budget counters."""
+        await self._events.publish(events)
+        priced, tokens = usage.priced, usage.usage
+        metrics.observe_usage(priced.provider, priced.model or tokens.model, {
+            "input": tokens.input_tokens, "output": tokens.output_tokens,
+            "cached": tokens.cached_tokens, "cache_write": tokens.cache_creation_tokens,
+            "reasoning": tokens.reasoning_tokens}, priced.cost_usd)  # fmt: skip
         if self._budgets is not None and priced.cost_usd:
             try:
-                await self._budgets.add_spent(user_id=user_id, execution_id=execution_id,
-                                              cost_usd=priced.cost_usd, at=inserted)  # fmt: skip
+                await self._budgets.add_spent(user_id=usage.row["user_id"],
+                                              execution_id=usage.row["execution_id"],
+                                              cost_usd=priced.cost_usd, at=at)  # fmt: skip
             except Exception as exc:  # the counter is rebuilt from usage_log when it is off
                 _log.warning("could not add to the budget counters: %s", type(exc).__name__)
-        if priced.cost_usd is None and usage.model:
+        if priced.cost_usd is None and tokens.model:
             _log.info(
-                "model %s is not priced by genai-prices; cost recorded as unknown", usage.model
+                "model %s is not priced by genai-prices; cost recorded as unknown", tokens.model
             )
-        return True

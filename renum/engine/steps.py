@@ -38,7 +38,7 @@ from renum.engine.leases import still_holds
 from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
-from renum.usage import UsageLedger
+from renum.usage import UsageLedger, UsageRow, usage_insert_sql
 from renum.vault import open_keys, services_of
 from suna_client import (
     AgentStartRequest,
@@ -166,12 +166,10 @@ class StepRunner:
             final, run_error = "timeout", None
         except SunaError as exc:  # the run exists; report and let the retry policy decide
             await self._stop_quietly(run_id)  # a retry must not leave it running, unrecorded
-            await self._record_usage_and_answer(ex, step, attempt, run_id, thread_id, forwarded)
+            _, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
-                "failed", error=_suna_error(exc), retryable=True))  # fmt: skip
-        answer = await self._record_usage_and_answer(
-            ex, step, attempt, run_id, thread_id, forwarded
-        )
+                "failed", error=_suna_error(exc), retryable=True), usage)  # fmt: skip
+        answer, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
         if final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
         elif final == "timeout":
@@ -188,7 +186,7 @@ class StepRunner:
             outcome = AttemptOutcome(
                 "failed", error=_error(f"run_{final}", message), retryable=not billing
             )
-        return await self._finish(ex, step, attempt, run_id, thread_id, outcome)
+        return await self._finish(ex, step, attempt, run_id, thread_id, outcome, usage)
 
     async def _wait(self, run_id: str, deadline: float) -> RunResult:
         """Wait for the run (streaming) until the step's deadline.
@@ -362,11 +360,11 @@ class StepRunner:
                 await asyncio.sleep(retry_after or 0)
         raise AssertionError("unreachable")
 
-    async def _record_usage_and_answer(
+    async def _output(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str, thread_id: str,
         forwarded: list[frozenset[str]] | None = None,
-    ) -> str | None:
-        """Record the run's usage (once: the ledger is keyed by run id) and return its answer.
+    ) -> tuple[str | None, UsageRow | None]:  # fmt: skip
+        """The run's answer and its priced usage row, to record with the outcome.
 
         The usage is billed to the user's key when the start forwarded one for the
         model's provider; a re-attached run is judged by the keys stored now.
@@ -377,14 +375,12 @@ class StepRunner:
             )
         except SunaError as exc:
             _log.warning("could not read the output of run %s: %s", run_id, type(exc).__name__)
-            return None
-        await self._ledger.record(
+            return None, None
+        services = forwarded[-1] if forwarded else await services_of(self._pool, ex.user_id)
+        return output.answer, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
-            user_key_services=forwarded[-1] if forwarded else await services_of(self._pool,
-                                                                                ex.user_id),
-        )  # fmt: skip
-        return output.answer
+            user_key_services=services)  # fmt: skip
 
     async def _stop_quietly(self, run_id: str) -> None:
         try:
@@ -429,17 +425,26 @@ class StepRunner:
             return
         with contextlib.suppress(SunaError):  # let the stop land, then read the final usage
             await self._suna.wait_for_run(row["suna_run_id"], timeout_s=STOP_SETTLE_S)
-        await self._record_usage_and_answer(
+        _, usage = await self._output(
             ex, step, row["attempt"], row["suna_run_id"], row["suna_thread_id"]
         )
+        if usage is not None:
+            await self._ledger.record_row(usage)
 
     async def _finish(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str | None,
-        thread_id: str | None, outcome: AttemptOutcome,
+        thread_id: str | None, outcome: AttemptOutcome, usage: UsageRow | None = None,
     ) -> AttemptOutcome:  # fmt: skip
+        """Record the outcome, its events and the run's usage row in one statement.
+
+        The usage row is inserted once per run id (a take-over that finishes the
+        same run adds nothing), and its event only when it was.
+        """
         result = outcome.result
         base = {"step_id": step.id, "attempt": attempt, "suna_run_id": run_id}
         kinds: list[tuple[str, dict[str, Any]]] = []
+        if usage is not None and usage.event is not None:
+            kinds.append(("usage_recorded", usage.event))
         if result is not None:
             kinds.append(("step_output", {
                 **base, "answer": result.text[:EVENT_ANSWER_CHARS],
@@ -449,29 +454,42 @@ class StepRunner:
                       and attempt < step.options.retry.max_attempts)  # fmt: skip
         kinds.append((_FINISH_EVENT[outcome.status], {
             **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
+        if usage is None:
+            usage_cte, usage_at, types, datas = "", "NULL::timestamptz", "$8", "$9"
+        else:  # the usage event (first) only if the row is new
+            usage_cte, usage_at = usage_insert_sql("$10") + ",", "(SELECT created_at FROM u)"
+            types, datas = _IF_NEW_USAGE.format("$8::text[]"), _IF_NEW_USAGE.format("$9::jsonb[]")
         row = await self._pool.fetchrow(
-            f"""WITH r AS (
+            f"""WITH {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
                          finished_at = now(), updated_at = now()
                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
-               {append_events_sql("$1::uuid", "$8", "$9", when="EXISTS (SELECT 1 FROM r)")}
-               SELECT (SELECT duration_s FROM r) AS duration_s,
+               {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
+               SELECT (SELECT duration_s FROM r) AS duration_s, {usage_at} AS usage_at,
                       {EVENTS_APPENDED}""",
             ex.id, step.id, attempt, outcome.status,
             result.text if result else None,
             {"data": result.data} if result and result.has_data else None,
             {**outcome.error, "retryable": outcome.retryable} if outcome.error else None,
             [k for k, _ in kinds], [d for _, d in kinds],
+            *([] if usage is None else [usage.row]),
         )  # fmt: skip
         duration_s = row["duration_s"]
+        new_usage = usage is not None and row["usage_at"] is not None
+        if usage is not None and usage.event is not None and not new_usage:
+            kinds = kinds[1:]
         events = events_appended(ex.id, kinds, row)
         await self._events.publish(events)
+        if usage is not None and new_usage:
+            await self._ledger.recorded(usage, row["usage_at"], [])
         if duration_s is not None:
             metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
         return outcome
 
 
+#: An events array whose first element (the usage event) stays only if ``u`` inserted a row.
+_IF_NEW_USAGE = "(CASE WHEN EXISTS (SELECT 1 FROM u) THEN {0} ELSE ({0})[2:] END)"
 _FINISH_EVENT = {"completed": "step_completed", "failed": "step_failed",
                  "cancelled": "step_cancelled"}  # fmt: skip
 
