@@ -120,12 +120,24 @@ class Bench:
         return [float(r["s"]) for r in rows]
 
     async def overhead(self, executions: int, steps: int = 3, latency_s: float = 0.2) -> dict:
+        """Per-step overhead of ``executions`` concurrent 3-step executions of 200 ms agents.
+
+        Beside it, the same closed loop through the bare client (no engine, no
+        writes): what the machine itself costs at that load, since the simulator,
+        PostgreSQL, Redis and the worker share its cores. At 1, twenty executions
+        run one after another, for a p99 that is not a single sample.
+        """
         await self.reset()
-        await self.launch(_team("a200", steps), executions)
-        await self.drive(max(executions, 1))
+        total = executions if executions > 1 else 20
+        await self.launch(_team("a200", steps), total)
+        await self.drive(executions)
         per_step = [(d / steps - latency_s) * 1000 for d in await self.durations()]
+        bare = await bare_client_overhead(self.settings.suna_base_url, total, executions, steps,
+                                          latency_s)  # fmt: skip
         return {"executions": executions, "p50_ms": round(_pct(per_step, 0.5), 2),
-                "p99_ms": round(_pct(per_step, 0.99), 2)}  # fmt: skip
+                "p99_ms": round(_pct(per_step, 0.99), 2),
+                "bare_client_p50_ms": round(_pct(bare, 0.5), 2),
+                "bare_client_p99_ms": round(_pct(bare, 0.99), 2)}  # fmt: skip
 
     async def critical_path(self) -> float:
         await self.reset()
@@ -154,14 +166,10 @@ class Bench:
         env = {**os.environ, "DATABASE_URL": self.resources.database_url,
                "REDIS_URL": self.resources.redis_url, "SUNA_BASE_URL": self.settings.suna_base_url,
                "RENUM_LOG_LEVEL": "warning"}  # fmt: skip
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "renum.cli", "worker", "--burst", "--metrics-port", "0",
-                 "--concurrency", str(concurrency)], env=env)  # fmt: skip
-            for _ in range(workers)
-        ]
-        for proc in procs:
-            await asyncio.to_thread(proc.wait, 600)
+        command = [sys.executable, "-m", "renum.cli", "worker", "--burst", "--metrics-port", "0",
+                   "--concurrency", str(concurrency)]  # fmt: skip
+        procs = [await asyncio.create_subprocess_exec(*command, env=env) for _ in range(workers)]
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 600)
         row = await self.pool.fetchrow(
             """SELECT count(*) FILTER (WHERE status = 'completed') AS done,
                       extract(epoch FROM max(finished_at) - min(started_at)) AS s FROM executions"""
@@ -199,17 +207,39 @@ class Bench:
         }
 
 
+async def _bare_step(client: SunaClient, agent: str) -> None:
+    """The Suna calls of one step, with nothing around them."""
+    thread = await client.create_thread("bare")
+    await client.add_message(thread.thread_id, "go")
+    run = await client.start_agent(thread.thread_id, AgentStartRequest(agent_id=agent))
+    await client.wait_for_run(run.agent_run_id)
+    await client.run_output(thread.thread_id)
+
+
+async def bare_client_overhead(
+    base_url: str, total: int, concurrency: int, steps: int, latency_s: float
+) -> list[float]:
+    """Per-step overhead (ms) of ``total`` sequences of ``steps`` runs, ``concurrency`` at once."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def sequence(client: SunaClient) -> float:
+        async with sem:
+            start = time.perf_counter()
+            for _ in range(steps):
+                await _bare_step(client, "a200")
+            return ((time.perf_counter() - start) / steps - latency_s) * 1000
+
+    async with SunaClient(base_url, auth=JwtAuth(SECRET, "renum")) as client:
+        return list(await asyncio.gather(*(sequence(client) for _ in range(total))))
+
+
 async def bare_client_rate(base_url: str, runs: int, concurrency: int) -> float:
     """The same Suna calls a step makes, with the bare client and no engine."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(client: SunaClient) -> None:
         async with sem:
-            thread = await client.create_thread("bare")
-            await client.add_message(thread.thread_id, "go")
-            run = await client.start_agent(thread.thread_id, AgentStartRequest(agent_id="zero"))
-            await client.wait_for_run(run.agent_run_id)
-            await client.run_output(thread.thread_id)
+            await _bare_step(client, "zero")
 
     async with SunaClient(base_url, auth=JwtAuth(SECRET, "renum")) as client:
         start = time.perf_counter()
@@ -263,7 +293,8 @@ def _print(results: dict[str, Any]) -> None:
     for row in results["overhead_per_step"]:
         print(
             f"  {row['executions']:>5} concurrent executions: p50 {row['p50_ms']:7.2f} ms"
-            f"   p99 {row['p99_ms']:7.2f} ms"
+            f"   p99 {row['p99_ms']:7.2f} ms   (bare client, same load: p50"
+            f" {row['bare_client_p50_ms']:.2f} ms, p99 {row['bare_client_p99_ms']:.2f} ms)"
         )
     print(f"wall / critical path, 3 steps of 200 ms: {results['wall_over_critical_path']:.4f}")
     t = results["throughput"]
