@@ -106,6 +106,18 @@ def _suna_error(exc: SunaError) -> dict[str, Any]:
                   str(exc), suna_status=status, request_id=exc.request_id)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Run:
+    """The attempt's Suna run, found or started."""
+
+    run_id: str
+    thread_id: str
+    forwarded: frozenset[str] | None = None
+    """The services whose keys the start carried (None: not started by this worker)."""
+    recorded: bool = True
+    """Whether ``suna_run_id`` is already in step_runs."""
+
+
 class StepRunner:
     """Runs step attempts for one worker."""
 
@@ -138,7 +150,6 @@ class StepRunner:
         Otherwise the row is read first and the attempt resumes from it.
         """
         deadline = time.monotonic() + step.options.timeout_s
-        forwarded: list[frozenset[str]] = []  # the services whose keys the start carried
         try:
             if resumed:
                 row = await self._open(ex, step, attempt, prompt, None)
@@ -148,17 +159,24 @@ class StepRunner:
                 created = await self._transient(lambda: self._suna.create_thread(
                     f"renum {ex.id} {step.id} #{attempt}"), deadline)  # fmt: skip
                 row = await self._open(ex, step, attempt, prompt, created)
-            run_id, thread_id = await self._ensure_run(
-                ex, step, attempt, row, deadline, keys, forwarded
-            )
+            run = await self._ensure_run(ex, step, attempt, row, deadline, keys)
         except SunaError as exc:
             outcome = AttemptOutcome("failed", error=_suna_error(exc), retryable=_retryable(exc))
             return await self._finish(ex, step, attempt, None, None, outcome)
         except CredentialError as exc:  # names the service and master key id, never a value
             outcome = AttemptOutcome("failed", error=_error("credential_error", exc.detail))
             return await self._finish(ex, step, attempt, None, None, outcome)
+        run_id, thread_id, forwarded = run.run_id, run.thread_id, run.forwarded
+        # A new run's id is recorded while it runs: a take-over finds the run from the
+        # thread anyway, and the wait is the one thing that cannot be hurried.
+        recording = None if run.recorded else asyncio.ensure_future(
+            self._adopt((ex.id, step.id, attempt), run_id))  # fmt: skip
         try:
-            result = await self._wait(run_id, deadline)
+            try:
+                result = await self._wait(run_id, deadline)
+            finally:
+                if recording is not None:  # in step_runs before anything else, always
+                    await asyncio.shield(recording)
             final = result.status
             run_error = result.run.error
         except SunaTimeoutError:
@@ -242,11 +260,11 @@ class StepRunner:
 
     async def _ensure_run(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, row: Any, deadline: float,
-        keys: dict[str, str] | None, forwarded: list[frozenset[str]],
-    ) -> tuple[str, str]:  # fmt: skip
+        keys: dict[str, str] | None,
+    ) -> _Run:  # fmt: skip
         key = (ex.id, step.id, attempt)
         if row["suna_run_id"]:
-            return row["suna_run_id"], row["suna_thread_id"]
+            return _Run(row["suna_run_id"], row["suna_thread_id"])
         thread_id: str | None = row["suna_thread_id"]
         resumed = not row["inserted"]
         if thread_id is None:  # a row from before threads were created first
@@ -264,13 +282,11 @@ class StepRunner:
         if resumed:
             runs = await self._transient(lambda: self._suna.list_thread_runs(thread_id), deadline)
             if runs:
-                return await self._adopt(key, runs[0].id), thread_id
+                return _Run(await self._adopt(key, runs[0].id), thread_id)
         # The prompt goes in while the lease is checked and the keys are read.
         message = self._add_message(thread_id, row["prompt"], resumed, deadline)
         held, user_keys = (await asyncio.gather(message, self._prepare_start(ex, keys)))[1]
-        run_id = await self._start(key, ex, step, thread_id, deadline, keys, held, user_keys)
-        forwarded.append(frozenset(user_keys))
-        return run_id, thread_id
+        return await self._start(key, ex, step, thread_id, deadline, keys, held, user_keys)
 
     async def _prepare_start(
         self, ex: Execution, keys: dict[str, str] | None
@@ -301,7 +317,7 @@ class StepRunner:
     async def _start(
         self, key: tuple[str, str, int], ex: Execution, step: dsl.PlanStep, thread_id: str,
         deadline: float, keys: dict[str, str] | None, held: bool, user_keys: dict[str, str],
-    ) -> str:  # fmt: skip
+    ) -> _Run:  # fmt: skip
         """Start the run (``held`` and ``user_keys`` come from :meth:`_prepare_start`)."""
         request = AgentStartRequest(agent_id=step.agent_id, model_name=step.options.model)
         waited = False
@@ -311,7 +327,7 @@ class StepRunner:
                 raise LeaseLostError(ex.id)
             try:
                 started = await self._suna.start_agent(thread_id, request, extra_keys=user_keys)
-                return await self._adopt(key, started.agent_run_id)
+                return _Run(started.agent_run_id, thread_id, frozenset(user_keys), recorded=False)
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
                 if not waited:
                     waited = True
@@ -328,7 +344,8 @@ class StepRunner:
                         lambda: self._suna.list_thread_runs(thread_id), deadline
                     )
                     if runs:  # the start did reach Suna: adopt, never start again
-                        return await self._adopt(key, runs[0].id)
+                        run_id = await self._adopt(key, runs[0].id)
+                        return _Run(run_id, thread_id, frozenset(user_keys))
                 pause = 0.5
             if time.monotonic() + pause > deadline:
                 raise SunaTimeoutError(
@@ -362,7 +379,7 @@ class StepRunner:
 
     async def _output(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str, thread_id: str,
-        forwarded: list[frozenset[str]] | None = None,
+        forwarded: frozenset[str] | None = None,
     ) -> tuple[str | None, UsageRow | None]:  # fmt: skip
         """The run's answer and its priced usage row, to record with the outcome.
 
@@ -376,7 +393,8 @@ class StepRunner:
         except SunaError as exc:
             _log.warning("could not read the output of run %s: %s", run_id, type(exc).__name__)
             return None, None
-        services = forwarded[-1] if forwarded else await services_of(self._pool, ex.user_id)
+        services = forwarded if forwarded is not None else await services_of(self._pool,
+                                                                             ex.user_id)
         return output.answer, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
@@ -417,17 +435,26 @@ class StepRunner:
         """
         row = await self._pool.fetchrow(
             """SELECT attempt, suna_thread_id, suna_run_id FROM step_runs
-                WHERE execution_id = $1 AND step_id = $2 AND suna_run_id IS NOT NULL
+                WHERE execution_id = $1 AND step_id = $2 AND suna_thread_id IS NOT NULL
                 ORDER BY attempt DESC LIMIT 1""",
             ex.id, step.id,
         )  # fmt: skip
         if row is None:
             return
+        run_id: str | None = row["suna_run_id"]
+        if run_id is None:  # started, but its id not yet recorded: the thread knows it
+            try:
+                runs = await self._suna.list_thread_runs(row["suna_thread_id"])
+            except SunaError as exc:
+                _log.warning("could not list the runs of step %s: %s", step.id,
+                             type(exc).__name__)  # fmt: skip
+                return
+            if not runs:
+                return
+            run_id = runs[0].id
         with contextlib.suppress(SunaError):  # let the stop land, then read the final usage
-            await self._suna.wait_for_run(row["suna_run_id"], timeout_s=STOP_SETTLE_S)
-        _, usage = await self._output(
-            ex, step, row["attempt"], row["suna_run_id"], row["suna_thread_id"]
-        )
+            await self._suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
+        _, usage = await self._output(ex, step, row["attempt"], run_id, row["suna_thread_id"])
         if usage is not None:
             await self._ledger.record_row(usage)
 
