@@ -105,10 +105,12 @@ class ExecutionDriver:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> str:
+        fresh = self._row["status"] == "queued"  # never driven: it has no step_runs yet
         started_at = await self._mark_running()
         if self._row["status"] == "waiting_for_credentials":
             await self._credentials.resume()
-        await self._load_state()
+        if not fresh:
+            await self._load_state()
         if any(v.status == "completed" for v in self._state.values()):
             self._context_changed()  # a take-over: the snapshot may lack the last step
         if self._row["cancel_requested"]:

@@ -36,7 +36,7 @@ import dsl
 from renum import metrics
 from renum.engine.leases import still_holds
 from renum.errors import CredentialError
-from renum.events import EVENTS_APPENDED, EventLog, append_events_sql, events_appended
+from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
 from renum.usage import UsageLedger, UsageRow, usage_insert_sql
 from renum.vault import open_keys, services_of
@@ -152,14 +152,17 @@ class StepRunner:
         deadline = time.monotonic() + step.options.timeout_s
         try:
             if resumed:
-                row = await self._open(ex, step, attempt, prompt, None)
+                row, events = await self._open(ex, step, attempt, prompt, None)
                 started = row["started_at"] or datetime.now(UTC)
                 deadline -= (datetime.now(UTC) - started).total_seconds()
             else:
                 created = await self._transient(lambda: self._suna.create_thread(
                     f"renum {ex.id} {step.id} #{attempt}"), deadline)  # fmt: skip
-                row = await self._open(ex, step, attempt, prompt, created)
-            run = await self._ensure_run(ex, step, attempt, row, deadline, keys)
+                row, events = await self._open(ex, step, attempt, prompt, created)
+            _, run = await asyncio.gather(  # step_started goes out while the run starts
+                self._events.publish(events),
+                self._ensure_run(ex, step, attempt, row, deadline, keys),
+            )
         except SunaError as exc:
             outcome = AttemptOutcome("failed", error=_suna_error(exc), retryable=_retryable(exc))
             return await self._finish(ex, step, attempt, None, None, outcome)
@@ -232,7 +235,7 @@ class StepRunner:
 
     async def _open(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, prompt: str, thread: Any
-    ) -> Any:
+    ) -> tuple[Any, list[Event]]:
         """Write the attempt's row (with its new thread, if any) and its ``step_started``.
 
         An existing row is kept as it is (its thread wins over a new one, which is
@@ -255,8 +258,7 @@ class StepRunner:
             thread.thread_id if thread else None, thread.project_id if thread else None,
             ["step_started"], [data],
         )  # fmt: skip
-        await self._events.publish(events_appended(ex.id, [("step_started", data)], row))
-        return row
+        return row, events_appended(ex.id, [("step_started", data)], row)
 
     async def _ensure_run(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, row: Any, deadline: float,
@@ -507,9 +509,11 @@ class StepRunner:
         if usage is not None and usage.event is not None and not new_usage:
             kinds = kinds[1:]
         events = events_appended(ex.id, kinds, row)
-        await self._events.publish(events)
         if usage is not None and new_usage:
-            await self._ledger.recorded(usage, row["usage_at"], [])
+            await asyncio.gather(self._events.publish(events),
+                                 self._ledger.recorded(usage, row["usage_at"], []))  # fmt: skip
+        else:
+            await self._events.publish(events)
         if duration_s is not None:
             metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
         return outcome
