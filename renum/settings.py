@@ -64,6 +64,25 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUNA_ACCOUNT_ID"),
         description="Account id (`sub`) of the service JWT Renum signs for Suna.",
     )
+    suna_max_connections: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=AliasChoices("SUNA_MAX_CONNECTIONS"),
+        description="Connections to Suna open at once per process (0: no cap; every waiting "
+        "step holds one for its stream, so RENUM_WORKER_CONCURRENCY bounds them).",
+    )
+    suna_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=AliasChoices("SUNA_BREAKER_FAILURES"),
+        description="Consecutive Suna failures (connection, timeout, 5xx) that open the breaker.",
+    )
+    suna_breaker_cooldown_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("SUNA_BREAKER_COOLDOWN_S"),
+        description="How long an open breaker refuses calls before one probe goes through.",
+    )
     jwt_secret: str | None = Field(
         default=None,
         validation_alias=AliasChoices("RENUM_JWT_SECRET"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from renum.metrics import suna_request_hook
 from renum.settings import Settings
-from suna_client import ApiKeyAuth, JwtAuth, SunaAuth, SunaClient
+from suna_client import ApiKeyAuth, BreakerConfig, JwtAuth, PoolLimits, SunaAuth, SunaClient
 
 __all__ = ["build_suna_client"]
 
@@ -12,7 +12,9 @@ __all__ = ["build_suna_client"]
 def build_suna_client(settings: Settings) -> SunaClient:
     """A client of ``SUNA_BASE_URL`` with the service credential from settings.
 
-    Its requests and circuit-breaker state are counted in :mod:`renum.metrics`.
+    Its requests and circuit-breaker state are counted in :mod:`renum.metrics`;
+    its connection cap and breaker come from ``SUNA_MAX_CONNECTIONS`` and
+    ``SUNA_BREAKER_*``.
     """
     auth: SunaAuth | None = None
     if settings.suna_api_key:
@@ -20,6 +22,15 @@ def build_suna_client(settings: Settings) -> SunaClient:
     elif settings.suna_jwt_secret:
         auth = JwtAuth(settings.suna_jwt_secret, settings.suna_account_id)
     ref: list[SunaClient] = []
-    client = SunaClient(settings.suna_base_url, auth=auth, on_request=suna_request_hook(ref))
+    client = SunaClient(
+        settings.suna_base_url,
+        auth=auth,
+        on_request=suna_request_hook(ref),
+        pool=PoolLimits(limit=settings.suna_max_connections),
+        breaker=BreakerConfig(
+            failure_threshold=settings.suna_breaker_failures,
+            cooldown_s=settings.suna_breaker_cooldown_s,
+        ),
+    )
     ref.append(client)
     return client

@@ -99,7 +99,9 @@ class PoolLimits:
     """The connection pool of a session the client creates itself."""
 
     limit: int = 2048
-    """Connections open at once; every waiting run holds one for its stream."""
+    """Connections open at once (0: no cap); every waiting run holds one for its
+    stream, so a process waiting on more runs than this queues the rest for a
+    connection (a wait that is not counted as a Suna failure)."""
 
     limit_per_host: int = 0
     """Per-host cap (0: only ``limit`` applies; a client speaks to one host)."""

@@ -88,9 +88,13 @@ class Transport:
         self._retry = retry
         self._breaker = breaker
         self._on_request = on_request
-        self._timeout = aiohttp.ClientTimeout(total=timeouts.request_s, connect=timeouts.connect_s)
+        # sock_connect, not connect: a wait for a free pooled connection is ours, not
+        # Suna's, and must not count against Suna (a timeout, the breaker).
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeouts.request_s, sock_connect=timeouts.connect_s
+        )
         self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeouts.connect_s, sock_read=timeouts.stream_idle_s
+            total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.stream_idle_s
         )
 
     def build_call(

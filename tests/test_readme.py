@@ -1,4 +1,4 @@
-"""The README's DSL reference stays in sync with the DSL's own JSON Schema."""
+"""The README stays in sync with the code: the DSL reference, the settings table."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ def test_dsl_reference_names_every_operator_and_type() -> None:
         assert f"`{workflow_type}`" in section
     for option in dsl.json_schema()["$defs"]["retry"]["properties"]:
         assert f'"{option}"' in section
+
+
+def test_configuration_lists_every_setting() -> None:
+    from renum.settings import Settings
+
+    section = _section("Configuration")
+    names = set()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None) or [alias]
+        names.update(str(c) for c in choices if c)
+    missing = sorted(n for n in names if f"`{n}`" not in section)
+    assert not missing, f"settings missing from the README's Configuration table: {missing}"

@@ -143,6 +143,31 @@ async def test_parallel_run_limit_queues_instead_of_failing(
 
 
 @pytest.mark.slow
+@pytest.mark.sim(agents={"agents": [{"agent_id": "steady", "answer": "fine", "latency_ms": 1500}]})
+async def test_breaker_opening_mid_wait_is_waited_out(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Suna fails every wait call until the client's breaker opens (SUNA_BREAKER_*): the
+    step waits the open breaker out and completes, and nothing is started twice."""
+    engine.settings = engine.settings.model_copy(
+        update={"suna_breaker_failures": 2, "suna_breaker_cooldown_s": 0.3}
+    )
+    team_id = await create_team(api, _seq(_step("steady")))
+    execution_id = (await launch(api, team_id))["execution_id"]
+    async with engine.running():
+        await _wait_for_run_ids(db, execution_id)
+        sim.set_faults({"routes": [
+            {"kind": "error", "route": "stream", "status": 503, "count": 8},
+            {"kind": "error", "route": "get_run", "status": 503, "count": 8}]})  # fmt: skip
+        events = await read_sse(api, f"/v1/executions/{execution_id}/events")
+    assert events[-1]["event"] == "execution_completed", events[-3:]
+    assert any("circuit opened" in r.getMessage() for r in caplog.records)
+    stats = sim.stats()
+    assert stats.faults_injected.get("error", 0) >= 4
+    assert stats.runs_started == 1 and stats.duplicate_starts == 0
+
+
+@pytest.mark.slow
 @pytest.mark.sim(agents={"agents": [{"agent_id": "steady", "answer": "fine", "latency_ms": 800}]})
 async def test_dropped_streams_while_waiting_are_ridden_out(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
