@@ -18,12 +18,23 @@ from redis.exceptions import RedisError
 
 from renum.redis_keys import context_key
 
-__all__ = ["ContextStore"]
+__all__ = ["ContextStore", "snapshot_sql"]
 
 _log = logging.getLogger("renum.context")
 
 #: How long a finished execution's context stays in Redis (PostgreSQL keeps it).
 CONTEXT_TTL_S = 7 * 24 * 3600
+
+
+def snapshot_sql(execution: str, context: str, *, when: str = "true") -> str:
+    """The ``snap`` CTE: upsert the execution's snapshot (SQL expressions, usually parameters)."""
+    return f"""snap AS (
+          INSERT INTO context_snapshots (execution_id, context, version)
+          SELECT {execution}, {context}::jsonb, 1 WHERE {when}
+          ON CONFLICT (execution_id) DO UPDATE
+             SET context = EXCLUDED.context, version = context_snapshots.version + 1,
+                 updated_at = now()
+          RETURNING 1)"""
 
 
 class ContextStore:
@@ -36,14 +47,12 @@ class ContextStore:
     async def save(self, execution_id: str, context: dict[str, Any], *, conn: Any = None) -> None:
         """Snapshot to PostgreSQL (in ``conn``'s transaction if given), then write Redis."""
         await (conn or self._pool).execute(
-            """INSERT INTO context_snapshots (execution_id, context, version)
-               VALUES ($1, $2, 1)
-               ON CONFLICT (execution_id) DO UPDATE
-                  SET context = EXCLUDED.context, version = context_snapshots.version + 1,
-                      updated_at = now()""",
-            execution_id,
-            context,
+            f"WITH {snapshot_sql('$1::uuid', '$2')} SELECT 1", execution_id, context
         )
+        await self._write_redis(execution_id, context)
+
+    async def write_live(self, execution_id: str, context: dict[str, Any]) -> None:
+        """Write Redis only (the caller's statement wrote the snapshot, see snapshot_sql)."""
         await self._write_redis(execution_id, context)
 
     async def _write_redis(self, execution_id: str, context: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import dsl
 from renum import metrics
 from renum.budgets import BudgetExceededError, BudgetGuard, Hold
-from renum.context import ContextStore
+from renum.context import ContextStore, snapshot_sql
 from renum.engine.credentials import CredentialGate
 from renum.engine.infra import is_infrastructure_error
 from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
@@ -133,6 +133,7 @@ class ExecutionDriver:
                 if self._over_budget:  # a step was refused: start nothing, let the rest end
                     if not self._tasks:
                         return await self._stop_over_budget()
+                    self._write_context_soon()
                     await asyncio.wait(
                         [*self._tasks.values(), cancel_wait],
                         timeout=max(0.0, deadline - time.monotonic()),
@@ -156,6 +157,7 @@ class ExecutionDriver:
                     error = (self._credentials.failure or self._failure_summary()
                              if decision.status == "failed" else None)  # fmt: skip
                     return await self._finalize(decision.status, error)
+                self._write_context_soon()
                 await asyncio.wait(
                     [*self._tasks.values(), cancel_wait],
                     timeout=max(0.0, deadline - time.monotonic()),
@@ -255,37 +257,33 @@ class ExecutionDriver:
         return dsl.build_context(self._plan, self._ex.initial_prompt, results)
 
     def _context_changed(self) -> None:
-        """A step completed: snapshot the context beside the step path, coalescing bursts.
+        """A step completed: its context needs a snapshot (see :meth:`_write_context_soon`)."""
+        self._context_dirty = True
+
+    def _write_context_soon(self) -> None:
+        """Snapshot the context beside the steps, while the driver waits for them.
 
         Nothing is decided from the snapshot (a take-over rebuilds the context from
-        ``step_runs``); it is what the context API and a Redis restore read. So it
-        is written by one writer per driver, which never holds the next step back,
-        and :meth:`_finalize` waits for it: a finished execution's snapshot holds
-        every completed step.
+        ``step_runs``); it is what the context API and a Redis restore read. So one
+        writer per driver writes it while the next steps run, coalescing bursts,
+        and :meth:`_finalize` writes what is left in its own statement: a finished
+        execution's snapshot holds every completed step.
         """
-        self._context_dirty = True
-        if self._context_writer is None or self._context_writer.done():
+        if self._context_dirty and (self._context_writer is None or self._context_writer.done()):
             self._context_writer = asyncio.create_task(
-                self._write_context(quiet=True), name=f"{self.execution_id}:context"
+                self._write_context(), name=f"{self.execution_id}:context"
             )
 
-    async def _write_context(self, *, quiet: bool = False) -> None:
+    async def _write_context(self) -> None:
         while self._context_dirty:
             self._context_dirty = False
             try:
                 await self._deps.contexts.save(self.execution_id, self._context())
             except Exception as exc:
-                self._context_dirty = True  # the final flush tries again, and raises
-                if not quiet:
-                    raise
+                self._context_dirty = True  # _finalize writes it
                 _log.warning("context snapshot of %s failed: %s", self.execution_id,
                              type(exc).__name__)  # fmt: skip
                 return
-
-    async def _flush_context(self) -> None:
-        if self._context_writer is not None:
-            await self._context_writer
-        await self._write_context()
 
     async def _cancel_steps(self, step_ids: tuple[str, ...]) -> None:
         """Cancel running steps (fail-fast or cancel): tasks first, then their Suna runs."""
@@ -417,7 +415,12 @@ class ExecutionDriver:
             self._spawn(step_id, attempt, resumed=attempt == self._attempts[step_id])
 
     async def _finalize(self, status: str, error: dict[str, Any] | None) -> str:
-        await self._flush_context()
+        """The final status and event, with the context snapshot the writer has not made."""
+        if self._context_writer is not None:
+            await self._context_writer
+        context = self._context() if self._context_dirty else None
+        snapshot = "" if context is None else snapshot_sql(
+            "$1::uuid", "$7", when="EXISTS (SELECT 1 FROM ev_seq)") + ","  # fmt: skip
         kind, data = _FINAL_EVENT[status], {"status": status, "error": error}
         row = await self._deps.pool.fetchrow(
             f"""WITH ev_seq AS (
@@ -427,12 +430,16 @@ class ExecutionDriver:
                    WHERE id = $1 AND lease_owner = $4
                      AND status IN ('queued', 'running', 'waiting_for_credentials')
                RETURNING event_seq - 1 AS base),
-               {insert_events_sql("$1::uuid", "$5", "$6")}
+               {snapshot} {insert_events_sql("$1::uuid", "$5", "$6")}
                SELECT {EVENTS_APPENDED}""",
             self.execution_id, status, error, self._deps.worker_id, [kind], [data],
+            *([] if context is None else [context]),
         )  # fmt: skip
         if row["ev_base"] is None:
             raise LeaseLostError(self.execution_id)
+        self._context_dirty = False
         await self._deps.events.publish(events_appended(self.execution_id, [(kind, data)], row))
+        if context is not None:
+            await self._deps.contexts.write_live(self.execution_id, context)
         metrics.EXECUTIONS.labels(status).inc()
         return status
