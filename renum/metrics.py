@@ -111,14 +111,21 @@ def suna_request_hook(client_ref: list[SunaClient]) -> OnRequest:
     ``client_ref`` holds the client once built (the hook is needed to build it).
     """
 
+    children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}  # labels() costs a lookup
+    shown: list[str] = ["closed"]
+
     def hook(route: str, status: int | None, latency_s: float) -> None:
         label = status_class(status)
-        SUNA_REQUESTS.labels(route, label).inc()
-        SUNA_REQUEST_DURATION.labels(route, label).observe(latency_s)
-        if client_ref:
-            current = client_ref[0].breaker_state
+        pair = children.get((route, label))
+        if pair is None:
+            pair = children[(route, label)] = (
+                SUNA_REQUESTS.labels(route, label), SUNA_REQUEST_DURATION.labels(route, label))
+        pair[0].inc()
+        pair[1].observe(latency_s)
+        if client_ref and client_ref[0].breaker_state != shown[0]:
+            shown[0] = client_ref[0].breaker_state
             for state in _BREAKER_STATES:
-                SUNA_BREAKER_STATE.labels(state).set(1 if state == current else 0)
+                SUNA_BREAKER_STATE.labels(state).set(1 if state == shown[0] else 0)
 
     return hook
 
