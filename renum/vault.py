@@ -104,8 +104,27 @@ async def services_of(pool: Any, user_id: str) -> frozenset[str]:
 async def open_keys(pool: Any, ring: KeyRing, user_id: str) -> dict[str, str]:
     """Decrypt every key of the user, for one outbound request; the caller must not keep it."""
     rows = await pool.fetch("SELECT service, ciphertext FROM user_keys WHERE user_id = $1", user_id)
-    return {r["service"]: ring.open(r["ciphertext"], user_id=user_id, service=r["service"])
-            for r in rows}  # fmt: skip
+    return open_sealed(ring, user_id, [r["service"] for r in rows], [r["ciphertext"] for r in rows])
+
+
+def sealed_keys_sql(user: str) -> str:
+    """Columns ``key_services`` and ``key_sealed`` (arrays, NULL when none) of the user's keys.
+
+    For a larger statement that also needs the keys (``user`` is an SQL
+    expression); :func:`open_sealed` decrypts them when the request goes out.
+    """
+    return (f"(SELECT array_agg(service ORDER BY service) FROM user_keys WHERE user_id = {user})"
+            " AS key_services, "
+            f"(SELECT array_agg(ciphertext ORDER BY service) FROM user_keys WHERE user_id = {user})"
+            " AS key_sealed")  # fmt: skip
+
+
+def open_sealed(
+    ring: KeyRing, user_id: str, services: list[str] | None, sealed: list[bytes] | None
+) -> dict[str, str]:
+    """Decrypt keys read as two arrays, for one outbound request; the caller must not keep it."""
+    return {service: ring.open(ciphertext, user_id=user_id, service=service)
+            for service, ciphertext in zip(services or [], sealed or [], strict=True)}  # fmt: skip
 
 
 @dataclass

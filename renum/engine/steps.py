@@ -39,7 +39,7 @@ from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
 from renum.usage import UsageLedger, UsageRow, usage_insert_sql
-from renum.vault import open_keys, services_of
+from renum.vault import open_keys, open_sealed, sealed_keys_sql, services_of
 from suna_client import (
     AgentStartRequest,
     RunResult,
@@ -239,7 +239,9 @@ class StepRunner:
         """Write the attempt's row (with its new thread, if any) and its ``step_started``.
 
         An existing row is kept as it is (its thread wins over a new one, which is
-        then left empty): the attempt resumes from it.
+        then left empty): the attempt resumes from it. The same statement says
+        whether the lease is still ours and reads the user's sealed keys, which are
+        opened right before the start.
         """
         data = {"step_id": step.id, "agent_id": step.agent_id, "attempt": attempt}
         row = await self._pool.fetchrow(
@@ -253,10 +255,14 @@ class StepRunner:
                   RETURNING *, (xmax = 0) AS inserted),
                {append_events_sql("$1::uuid", "$9", "$10",
                                   when="EXISTS (SELECT 1 FROM r WHERE inserted)")}
-               SELECT r.*, {EVENTS_APPENDED} FROM r""",
+               SELECT r.*, {EVENTS_APPENDED},
+                      (SELECT lease_owner = $6 AND lease_expires_at > now()
+                         FROM executions WHERE id = $1) AS lease_held,
+                      {sealed_keys_sql("$11")}
+                 FROM r""",
             ex.id, step.id, attempt, step.agent_id, prompt, self._worker_id,
             thread.thread_id if thread else None, thread.project_id if thread else None,
-            ["step_started"], [data],
+            ["step_started"], [data], ex.user_id,
         )  # fmt: skip
         return row, events_appended(ex.id, [("step_started", data)], row)
 
@@ -285,15 +291,30 @@ class StepRunner:
             runs = await self._transient(lambda: self._suna.list_thread_runs(thread_id), deadline)
             if runs:
                 return _Run(await self._adopt(key, runs[0].id), thread_id)
-        # The prompt goes in while the lease is checked and the keys are read.
-        message = self._add_message(thread_id, row["prompt"], resumed, deadline)
-        held, user_keys = (await asyncio.gather(message, self._prepare_start(ex, keys)))[1]
-        return await self._start(key, ex, step, thread_id, deadline, keys, held, user_keys)
+        if not row["lease_held"]:  # checked by _open's statement: touch nothing more
+            raise LeaseLostError(ex.id)
+        await self._add_message(thread_id, row["prompt"], resumed, deadline)
+        user_keys = self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
+        return await self._start(key, ex, step, thread_id, deadline, keys, True, user_keys)
+
+    def _user_keys(
+        self, ex: Execution, keys: dict[str, str] | None, services: list[str] | None,
+        sealed: list[bytes] | None,
+    ) -> dict[str, str]:  # fmt: skip
+        """The keys to forward on one start: every key the user stores, decrypted now.
+
+        All of them, not only the step's ``requires_keys``: the agent's tools and
+        its model's provider may each need one, and Suna picks what it uses. The
+        plaintexts live in the request's headers and nowhere else.
+        """
+        if keys is not None or self._key_ring is None:
+            return dict(keys or {})
+        return open_sealed(self._key_ring, ex.user_id, services, sealed)
 
     async def _prepare_start(
         self, ex: Execution, keys: dict[str, str] | None
     ) -> tuple[bool, dict[str, str]]:
-        """Whether the lease is still ours, and the keys to forward (decrypted for one start)."""
+        """Whether the lease is still ours, and the keys to forward (a start tried again)."""
         async with self._pool.acquire() as conn:
             held = await still_holds(conn, ex.id, self._worker_id)
             if not held:
