@@ -295,7 +295,7 @@ class StepRunner:
             raise LeaseLostError(ex.id)
         await self._add_message(thread_id, row["prompt"], resumed, deadline)
         user_keys = self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
-        return await self._start(key, ex, step, thread_id, deadline, keys, True, user_keys)
+        return await self._start(key, ex, step, thread_id, deadline, keys, user_keys)
 
     def _user_keys(
         self, ex: Execution, keys: dict[str, str] | None, services: list[str] | None,
@@ -339,15 +339,17 @@ class StepRunner:
 
     async def _start(
         self, key: tuple[str, str, int], ex: Execution, step: dsl.PlanStep, thread_id: str,
-        deadline: float, keys: dict[str, str] | None, held: bool, user_keys: dict[str, str],
+        deadline: float, keys: dict[str, str] | None, user_keys: dict[str, str],
     ) -> _Run:  # fmt: skip
-        """Start the run (``held`` and ``user_keys`` come from :meth:`_prepare_start`)."""
+        """Start the run with ``user_keys`` (the lease was just checked).
+
+        A start tried again (Suna's run limit, an open breaker, a start that never
+        reached Suna) checks the lease and reads the keys again first.
+        """
         request = AgentStartRequest(agent_id=step.agent_id, model_name=step.options.model)
         waited = False
         limited = 0
         while True:
-            if not held:
-                raise LeaseLostError(ex.id)
             try:
                 started = await self._suna.start_agent(thread_id, request, extra_keys=user_keys)
                 return _Run(started.agent_run_id, thread_id, frozenset(user_keys), recorded=False)
@@ -379,6 +381,8 @@ class StepRunner:
             user_keys = {}
             await asyncio.sleep(pause)
             held, user_keys = await self._prepare_start(ex, keys)
+            if not held:
+                raise LeaseLostError(ex.id)
 
     async def _adopt(self, key: tuple[str, str, int], run_id: str) -> str:
         await self._pool.execute(
