@@ -191,7 +191,13 @@ class StepRunner:
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
                 "failed", error=_suna_error(exc), retryable=True), usage)  # fmt: skip
         answer, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
-        if final == "completed":
+        if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
+            _log.error("run %s of %s/%s completed but its output could not be read; its usage"
+                       " is not recorded", run_id, ex.id, step.id)  # fmt: skip
+            outcome = AttemptOutcome("failed", retryable=True, error=_error(
+                "suna_output_unavailable",
+                f"the run completed but its answer could not be read from Suna ({run_id})"))
+        elif final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
         elif final == "timeout":
             outcome = AttemptOutcome(
@@ -408,9 +414,10 @@ class StepRunner:
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str, thread_id: str,
         forwarded: frozenset[str] | None = None,
     ) -> tuple[str | None, UsageRow | None]:  # fmt: skip
-        """The run's answer and its priced usage row, to record with the outcome.
+        """The run's answer and its priced usage row (None, None: Suna would not say).
 
-        The usage is billed to the user's key when the start forwarded one for the
+        Suna is asked again on transient failures, as for every other call. The
+        usage is billed to the user's key when the start forwarded one for the
         model's provider; a re-attached run is judged by the keys stored now.
         """
         try:

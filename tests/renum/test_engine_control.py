@@ -143,6 +143,31 @@ async def test_parallel_run_limit_queues_instead_of_failing(
 
 
 @pytest.mark.slow
+@pytest.mark.sim(agents={"agents": [{"agent_id": "steady", "answer": "fine", "latency_ms": 600}]})
+async def test_a_completed_run_whose_answer_cannot_be_read_fails_the_step(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    """Suna keeps failing the messages route after the run: the step fails, retryable and
+    saying why, instead of completing with an empty answer."""
+    team_id = await create_team(api, _seq(_step("steady")))
+    execution_id = (await launch(api, team_id))["execution_id"]
+    async with engine.running():
+        await _wait_for_run_ids(db, execution_id)
+        sim.set_faults({"routes": [
+            {"kind": "error", "route": "get_messages", "status": 503, "count": 1000}]})  # fmt: skip
+        events = await read_sse(api, f"/v1/executions/{execution_id}/events")
+    assert events[-1]["event"] == "execution_failed", events[-3:]
+    assert not any(e["event"] == "step_output" for e in events)
+    failed = next(e for e in events if e["event"] == "step_failed")
+    assert failed["data"]["data"]["error"]["code"] == "suna_output_unavailable"
+    row = await db.fetchrow("SELECT status, answer, error FROM step_runs WHERE execution_id = $1",
+                            execution_id)  # fmt: skip
+    assert row["status"] == "failed" and row["answer"] is None
+    assert row["error"]["retryable"] is True
+    assert sim.stats().runs_started == 1
+
+
+@pytest.mark.slow
 @pytest.mark.sim(agents={"agents": [{"agent_id": "steady", "answer": "fine", "latency_ms": 1500}]})
 async def test_breaker_opening_mid_wait_is_waited_out(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, caplog: pytest.LogCaptureFixture
