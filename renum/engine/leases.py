@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ACTIVE_STATUSES", "acquire", "release", "renew", "still_holds"]
+__all__ = ["ACTIVE_STATUSES", "acquire", "held_sql", "release", "renew"]
 
 #: Statuses of executions that still need a driver.
 ACTIVE_STATUSES = ("queued", "running", "waiting_for_credentials")
@@ -51,15 +51,14 @@ async def renew(pool: Any, owner: str, execution_ids: list[str], ttl_s: float) -
     return {str(r["id"]): r["cancel_requested"] for r in rows}
 
 
-async def still_holds(conn: Any, execution_id: str, owner: str) -> bool:
-    """Whether ``owner`` holds an unexpired lease (checked right before a Suna start)."""
-    held = await conn.fetchval(
-        """SELECT lease_owner = $2 AND lease_expires_at > now()
-             FROM executions WHERE id = $1""",
-        execution_id,
-        owner,
-    )
-    return bool(held)
+def held_sql(execution: str, owner: str) -> str:
+    """SQL, true while ``owner`` holds an unexpired lease on ``execution`` (expressions).
+
+    Checked in the statement that opens a step attempt, and again before a
+    start that is tried again: a worker that lost its lease touches nothing.
+    """
+    return (f"(SELECT lease_owner = {owner} AND lease_expires_at > now()"
+            f" FROM executions WHERE id = {execution})")  # fmt: skip
 
 
 async def release(pool: Any, execution_id: str, owner: str) -> None:

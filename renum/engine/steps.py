@@ -34,12 +34,12 @@ from typing import Any, Literal, TypeVar
 
 import dsl
 from renum import metrics
-from renum.engine.leases import still_holds
+from renum.engine.leases import held_sql
 from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
 from renum.usage import UsageLedger, UsageRow, usage_insert_sql
-from renum.vault import open_keys, open_sealed, sealed_keys_sql, services_of
+from renum.vault import open_sealed, sealed_keys_sql, services_of
 from suna_client import (
     AgentStartRequest,
     RunResult,
@@ -262,9 +262,7 @@ class StepRunner:
                {append_events_sql("$1::uuid", "$9", "$10",
                                   when="EXISTS (SELECT 1 FROM r WHERE inserted)")}
                SELECT r.*, {EVENTS_APPENDED},
-                      (SELECT lease_owner = $6 AND lease_expires_at > now()
-                         FROM executions WHERE id = $1) AS lease_held,
-                      {sealed_keys_sql("$11")}
+                      {held_sql("$1", "$6")} AS lease_held, {sealed_keys_sql("$11")}
                  FROM r""",
             ex.id, step.id, attempt, step.agent_id, prompt, self._worker_id,
             thread.thread_id if thread else None, thread.project_id if thread else None,
@@ -321,13 +319,13 @@ class StepRunner:
         self, ex: Execution, keys: dict[str, str] | None
     ) -> tuple[bool, dict[str, str]]:
         """Whether the lease is still ours, and the keys to forward (a start tried again)."""
-        async with self._pool.acquire() as conn:
-            held = await still_holds(conn, ex.id, self._worker_id)
-            if not held:
-                return False, {}
-            if keys is not None or self._key_ring is None:
-                return True, dict(keys or {})
-            return True, await open_keys(conn, self._key_ring, ex.user_id)
+        row = await self._pool.fetchrow(
+            f"SELECT {held_sql('$1', '$2')} AS lease_held, {sealed_keys_sql('$3')}",
+            ex.id, self._worker_id, ex.user_id,
+        )  # fmt: skip
+        if not row["lease_held"]:
+            return False, {}
+        return True, self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
 
     async def _add_message(
         self, thread_id: str, prompt: str, resumed: bool, deadline: float
