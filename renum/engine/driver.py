@@ -133,13 +133,7 @@ class ExecutionDriver:
                 if self._over_budget:  # a step was refused: start nothing, let the rest end
                     if not self._tasks:
                         return await self._stop_over_budget()
-                    self._write_context_soon()
-                    await asyncio.wait(
-                        [*self._tasks.values(), cancel_wait],
-                        timeout=max(0.0, deadline - time.monotonic()),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    await self._collect()
+                    await self._wait_for_steps(cancel_wait, deadline)
                     continue
                 decision = self._scheduler.decide(
                     self._state, initial_prompt=self._ex.initial_prompt
@@ -157,15 +151,22 @@ class ExecutionDriver:
                     error = (self._credentials.failure or self._failure_summary()
                              if decision.status == "failed" else None)  # fmt: skip
                     return await self._finalize(decision.status, error)
-                self._write_context_soon()
-                await asyncio.wait(
-                    [*self._tasks.values(), cancel_wait],
-                    timeout=max(0.0, deadline - time.monotonic()),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                await self._collect()
+                await self._wait_for_steps(cancel_wait, deadline)
         finally:
             cancel_wait.cancel()
+
+    async def _wait_for_steps(self, cancel_wait: asyncio.Task[Any], deadline: float) -> None:
+        """Until a step ends, a cancel arrives or the deadline; then take in what ended.
+
+        The context snapshot of what completed so far is written meanwhile.
+        """
+        self._write_context_soon()
+        await asyncio.wait(
+            [*self._tasks.values(), cancel_wait],
+            timeout=max(0.0, deadline - time.monotonic()),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        await self._collect()
 
     async def _collect(self) -> None:
         for step_id, task in list(self._tasks.items()):
