@@ -114,16 +114,22 @@ async def test_team_webhook_is_signed_retried_and_recorded(
     assert receiver.calls[0][1] == body  # the same summary on every attempt
 
 
-async def test_launch_webhook_on_a_cancelled_execution(
-    api: ApiClient, receiver: Receiver, engine: Engine
-) -> None:
+async def _launch_cancelled(api: ApiClient, receiver: Receiver) -> str:
+    """Launch with the receiver as webhook and cancel at once (a quick final status)."""
     receiver.fail_first = 0
     team_id = await _team(api)
-    execution_id = (await launch(api, team_id, webhook_url=receiver.url))["execution_id"]
+    execution_id: str = (await launch(api, team_id, webhook_url=receiver.url))["execution_id"]
     async with api.http.post(
         api.url(f"/v1/executions/{execution_id}/cancel"), headers=api.auth()
     ) as resp:
         assert resp.status == 200
+    return execution_id
+
+
+async def test_launch_webhook_on_a_cancelled_execution(
+    api: ApiClient, receiver: Receiver, engine: Engine
+) -> None:
+    execution_id = await _launch_cancelled(api, receiver)
     async with engine.running(webhook_poll_s=0.05):
         delivery = await _wait_delivery(api, execution_id, "delivered")
     assert delivery["event"] == "execution.cancelled"
@@ -138,13 +144,7 @@ async def test_launch_webhook_on_a_cancelled_execution(
 async def test_private_targets_are_refused_without_the_setting(
     api: ApiClient, settings: Settings, receiver: Receiver, db: Any
 ) -> None:
-    receiver.fail_first = 0
-    team_id = await _team(api)
-    execution_id = (await launch(api, team_id, webhook_url=receiver.url))["execution_id"]
-    async with api.http.post(
-        api.url(f"/v1/executions/{execution_id}/cancel"), headers=api.auth()
-    ) as resp:
-        assert resp.status == 200
+    execution_id = await _launch_cancelled(api, receiver)
     strict = settings.model_copy(update={"webhook_allow_private": False})
     dispatcher = WebhookDispatcher(db, strict)
     async with dispatcher._session() as http:
