@@ -44,9 +44,9 @@ class ContextStore:
         self._pool = pool
         self._redis = redis
 
-    async def save(self, execution_id: str, context: dict[str, Any], *, conn: Any = None) -> None:
-        """Snapshot to PostgreSQL (in ``conn``'s transaction if given), then write Redis."""
-        await (conn or self._pool).execute(
+    async def save(self, execution_id: str, context: dict[str, Any]) -> None:
+        """Snapshot to PostgreSQL, then write Redis."""
+        await self._pool.execute(
             f"WITH {snapshot_sql('$1::uuid', '$2')} SELECT 1", execution_id, context
         )
         await self._write_redis(execution_id, context)
