@@ -33,7 +33,7 @@ from dsl.model import (
 from dsl.options import LIMITS, Limits, RetryPolicy, StepOptions, WorkflowOptions
 from dsl.plan import PLAN_VERSION, Plan, PlanStep, compile
 from dsl.prompts import render_prompt
-from dsl.results import StepResult, build_context, parse_result
+from dsl.results import ContextShape, StepResult, build_context, parse_result
 from dsl.scheduler import Decision, Scheduler, SkipReason, StepState, StepStatus
 from dsl.schema import json_schema
 from dsl.validate import load
@@ -47,6 +47,7 @@ __all__ = [
     "CombinedSource",
     "Compare",
     "Condition",
+    "ContextShape",
     "Decision",
     "DslError",
     "DslStateError",

@@ -22,7 +22,7 @@ from typing import Any, Final
 from dsl.errors import DslStateError
 from dsl.plan import Plan
 
-__all__ = ["StepResult", "build_context", "parse_result"]
+__all__ = ["ContextShape", "StepResult", "build_context", "parse_result"]
 
 _FENCE: Final = re.compile(r"```[ \t]*json[ \t]*\r?\n(.*?)```", re.IGNORECASE | re.DOTALL)
 _JSON_START: Final = frozenset('{["-0123456789tfn')  # what a JSON text can start with
@@ -82,7 +82,7 @@ def _reject(name: str) -> Any:
 class ContextShape:
     """What `build_context` derives from the plan alone, computed once per plan."""
 
-    __slots__ = ("aliases", "ids", "order")
+    __slots__ = ("_aliases_of", "aliases", "ids", "order")
 
     def __init__(self, plan: Plan) -> None:
         steps = sorted(plan.steps, key=lambda step: step.index)
@@ -99,6 +99,20 @@ class ContextShape:
         ]
         self.aliases = tuple((f"agent_{ref}_result", step_id) for ref, step_id in pairs)
         """(context key, step id) of every `agent_<ref>_result` key, in workflow order."""
+        self._aliases_of: dict[str, tuple[str, ...]] = {}
+        for key, step_id in self.aliases:
+            self._aliases_of[step_id] = (*self._aliases_of.get(step_id, ()), key)
+
+    def part(self, step_id: str, result: StepResult) -> dict[str, Any]:
+        """What one completed step adds to the context: its `agent_<ref>_result` keys, and its
+        entries in `results` and `texts` (the context is the initial prompt plus every part)."""
+        if step_id not in self.ids:
+            raise DslStateError(f"result for a step not in the plan: {step_id!r}")
+        value = result.value
+        part: dict[str, Any] = dict.fromkeys(self._aliases_of.get(step_id, ()), value)
+        part["results"] = {step_id: value}
+        part["texts"] = {step_id: result.text} if result.has_data else {}
+        return part
 
     def build(self, initial_prompt: str, results: Mapping[str, StepResult]) -> dict[str, Any]:
         """The context; see `build_context`."""

@@ -21,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from renum.context import LiveContext
 from renum.redis_keys import events_key
 
 __all__ = [
@@ -144,7 +145,7 @@ class EventLog:
         self._pool = pool
         self._redis = redis
         self.heartbeat_s = heartbeat_s
-        self._pending: list[Event] = []
+        self._pending: list[Event | LiveContext] = []
         self._queued = 0  # events ever queued for publishing
         self._taken = 0  # of those, taken by a sender
         self._send_lock = asyncio.Lock()
@@ -155,16 +156,19 @@ class EventLog:
         await self.publish([event])
         return event
 
-    async def publish(self, events: Iterable[Event]) -> None:
-        """Copy recorded events to their live streams; Redis trouble is logged, not raised.
+    async def publish(self, events: Iterable[Event], context: LiveContext | None = None) -> None:
+        """Copy recorded events (and context fields) to Redis; trouble is logged, not raised.
 
         Concurrent publishers share round trips: whoever holds the lock sends every
-        event queued so far in one pipeline, and a publisher whose events went out
+        write queued so far in one pipeline, and a publisher whose writes went out
         with an earlier batch returns without a round trip of its own. Order is
         kept (one sender at a time, in queue order). A batch lost to a cancelled
-        sender is only a missed copy: followers fill gaps from PostgreSQL.
+        sender is only a missed copy: followers fill gaps from PostgreSQL, and the
+        context is restored from its snapshot (and written whole when the execution ends).
         """
-        mine = list(events)
+        mine: list[Event | LiveContext] = list(events)
+        if context is not None:
+            mine.append(context)
         if not mine:
             return
         self._pending.extend(mine)
@@ -177,18 +181,21 @@ class EventLog:
             self._taken = self._queued
             await self._send(batch)
 
-    async def _send(self, events: list[Event]) -> None:
+    async def _send(self, items: list[Event | LiveContext]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    key = events_key(event.execution_id)
+                for item in items:
+                    if isinstance(item, LiveContext):
+                        item.queue(pipe)
+                        continue
+                    key = events_key(item.execution_id)
                     fields: dict[Any, Any] = {
-                        "type": event.type,
-                        "data": json.dumps(event.data),
-                        "ts": event.created_at.isoformat(),
+                        "type": item.type,
+                        "data": json.dumps(item.data),
+                        "ts": item.created_at.isoformat(),
                     }
-                    pipe.xadd(key, fields, id=f"0-{event.seq}", maxlen=STREAM_MAXLEN)
-                    if event.terminal:
+                    pipe.xadd(key, fields, id=f"0-{item.seq}", maxlen=STREAM_MAXLEN)
+                    if item.terminal:
                         pipe.expire(key, STREAM_TTL_S)
                 await pipe.execute(raise_on_error=False)
         except RedisError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 import dsl
 from renum import metrics
 from renum.budgets import BudgetExceededError, BudgetGuard, Hold
-from renum.context import ContextStore, snapshot_sql
+from renum.context import LiveContext
 from renum.engine.credentials import CredentialGate
 from renum.engine.infra import is_infrastructure_error
 from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
@@ -43,7 +43,6 @@ class DriverDeps:
 
     pool: Any
     events: EventLog
-    contexts: ContextStore
     runner: StepRunner
     worker_id: str
     credential_wait_s: float = 3600.0
@@ -62,14 +61,12 @@ class ExecutionDriver:
         self._plan = dsl.Plan.from_dict(row["plan"])
         self._scheduler = dsl.Scheduler(self._plan)
         self._ex = Execution(self.execution_id, row["user_id"], str(row["team_id"]),
-                             row["initial_prompt"])  # fmt: skip
+                             row["initial_prompt"], dsl.ContextShape(self._plan))  # fmt: skip
         self._cancel = asyncio.Event()
         self._state: dict[str, dsl.StepState] = {}
         self._attempts: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
         self._over_budget: dict[str, BudgetExceededError] = {}
-        self._context_dirty = False
-        self._context_writer: asyncio.Task[None] | None = None
         self._credentials = CredentialGate(deps.pool, deps.events, self.execution_id,
                                            self._ex.user_id, deps.worker_id,
                                            deps.credential_wait_s)  # fmt: skip
@@ -98,7 +95,7 @@ class ExecutionDriver:
         try:
             return await self._run()
         finally:
-            tasks = [*self._tasks.values(), *filter(None, [self._context_writer])]
+            tasks = list(self._tasks.values())
             for task in tasks:
                 task.cancel()
             if tasks:
@@ -112,7 +109,10 @@ class ExecutionDriver:
         if not fresh:
             await self._load_state()
         if any(v.status == "completed" for v in self._state.values()):
-            self._context_changed()  # a take-over: the snapshot may lack the last step
+            # A take-over: the snapshot has every completed step, but Redis may lack
+            # the last one (its worker died between the two).
+            await self._deps.events.publish([], LiveContext.of(self.execution_id,
+                                                               self._context()))  # fmt: skip
         if self._row["cancel_requested"]:
             self._cancel.set()
         budget_s = self._plan.options.timeout_s - (datetime.now(UTC) - started_at).total_seconds()
@@ -156,11 +156,7 @@ class ExecutionDriver:
             cancel_wait.cancel()
 
     async def _wait_for_steps(self, cancel_wait: asyncio.Task[Any], deadline: float) -> None:
-        """Until a step ends, a cancel arrives or the deadline; then take in what ended.
-
-        The context snapshot of what completed so far is written meanwhile.
-        """
-        self._write_context_soon()
+        """Until a step ends, a cancel arrives or the deadline; then take in what ended."""
         await asyncio.wait(
             [*self._tasks.values(), cancel_wait],
             timeout=max(0.0, deadline - time.monotonic()),
@@ -189,7 +185,6 @@ class ExecutionDriver:
     async def _settle(self, step_id: str, outcome: AttemptOutcome) -> None:
         if outcome.status == "completed":
             self._state[step_id] = dsl.StepState("completed", outcome.result)
-            self._context_changed()
         elif outcome.status == "failed":
             message = (outcome.error or {}).get("message")
             self._state[step_id] = dsl.StepState("failed", error=message)
@@ -255,36 +250,7 @@ class ExecutionDriver:
     def _context(self) -> dict[str, Any]:
         results = {k: v.result for k, v in self._state.items()
                    if v.status == "completed" and v.result is not None}  # fmt: skip
-        return dsl.build_context(self._plan, self._ex.initial_prompt, results)
-
-    def _context_changed(self) -> None:
-        """A step completed: its context needs a snapshot (see :meth:`_write_context_soon`)."""
-        self._context_dirty = True
-
-    def _write_context_soon(self) -> None:
-        """Snapshot the context beside the steps, while the driver waits for them.
-
-        Nothing is decided from the snapshot (a take-over rebuilds the context from
-        ``step_runs``); it is what the context API and a Redis restore read. So one
-        writer per driver writes it while the next steps run, coalescing bursts,
-        and :meth:`_finalize` writes what is left in its own statement: a finished
-        execution's snapshot holds every completed step.
-        """
-        if self._context_dirty and (self._context_writer is None or self._context_writer.done()):
-            self._context_writer = asyncio.create_task(
-                self._write_context(), name=f"{self.execution_id}:context"
-            )
-
-    async def _write_context(self) -> None:
-        while self._context_dirty:
-            self._context_dirty = False
-            try:
-                await self._deps.contexts.save(self.execution_id, self._context())
-            except Exception as exc:
-                self._context_dirty = True  # _finalize writes it
-                _log.warning("context snapshot of %s failed: %s", self.execution_id,
-                             type(exc).__name__)  # fmt: skip
-                return
+        return self._ex.context.build(self._ex.initial_prompt, results)
 
     async def _cancel_steps(self, step_ids: tuple[str, ...]) -> None:
         """Cancel running steps (fail-fast or cancel): tasks first, then their Suna runs."""
@@ -416,12 +382,10 @@ class ExecutionDriver:
             self._spawn(step_id, attempt, resumed=attempt == self._attempts[step_id])
 
     async def _finalize(self, status: str, error: dict[str, Any] | None) -> str:
-        """The final status and event, with the context snapshot the writer has not made."""
-        if self._context_writer is not None:
-            await self._context_writer
-        context = self._context() if self._context_dirty else None
-        snapshot = "" if context is None else snapshot_sql(
-            "$1::uuid", "$7", when="EXISTS (SELECT 1 FROM ev_seq)") + ","  # fmt: skip
+        """The final status and event; Redis gets the whole context with the event.
+
+        (The snapshot has every completed step already; Redis may have missed one.)
+        """
         kind, data = _FINAL_EVENT[status], {"status": status, "error": error}
         row = await self._deps.pool.fetchrow(
             f"""WITH ev_seq AS (
@@ -431,16 +395,13 @@ class ExecutionDriver:
                    WHERE id = $1 AND lease_owner = $4
                      AND status IN ('queued', 'running', 'waiting_for_credentials')
                RETURNING event_seq - 1 AS base),
-               {snapshot} {insert_events_sql("$1::uuid", "$5", "$6")}
+               {insert_events_sql("$1::uuid", "$5", "$6")}
                SELECT {EVENTS_APPENDED}""",
             self.execution_id, status, error, self._deps.worker_id, [kind], [data],
-            *([] if context is None else [context]),
         )  # fmt: skip
         if row["ev_base"] is None:
             raise LeaseLostError(self.execution_id)
-        self._context_dirty = False
-        await self._deps.events.publish(events_appended(self.execution_id, [(kind, data)], row))
-        if context is not None:
-            await self._deps.contexts.write_live(self.execution_id, context)
+        await self._deps.events.publish(events_appended(self.execution_id, [(kind, data)], row),
+                                        LiveContext.of(self.execution_id, self._context()))
         metrics.EXECUTIONS.labels(status).inc()
         return status

@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeVar
 
 import dsl
 from renum import metrics
+from renum.context import LiveContext, snapshot_merge_sql
 from renum.engine.leases import held_sql
 from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
@@ -84,6 +85,8 @@ class Execution:
     user_id: str
     team_id: str
     initial_prompt: str
+    context: dsl.ContextShape
+    """What each completed step adds to the shared context."""
 
 
 @dataclass(frozen=True)
@@ -494,7 +497,8 @@ class StepRunner:
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str | None,
         thread_id: str | None, outcome: AttemptOutcome, usage: UsageRow | None = None,
     ) -> AttemptOutcome:  # fmt: skip
-        """Record the outcome, its events and the run's usage row in one statement.
+        """Record the outcome, its events, the run's usage row and (completed) the step's
+        part of the context snapshot, in one statement; then copy events and part to Redis.
 
         The usage row is inserted once per run id (a take-over that finishes the
         same run adds nothing), and its event only when it was.
@@ -513,37 +517,48 @@ class StepRunner:
                       and attempt < step.options.retry.max_attempts)  # fmt: skip
         kinds.append((_FINISH_EVENT[outcome.status], {
             **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
+        args: list[Any] = [
+            ex.id, step.id, attempt, outcome.status, result.text if result else None,
+            {"data": result.data} if result and result.has_data else None,
+            {**outcome.error, "retryable": outcome.retryable} if outcome.error else None,
+            [k for k, _ in kinds], [d for _, d in kinds]]  # fmt: skip
+
+        def param(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
         if usage is None:
             usage_cte, usage_at, types, datas = "", "NULL::timestamptz", "$8", "$9"
         else:  # the usage event (first) only if the row is new
-            usage_cte, usage_at = usage_insert_sql("$10") + ",", "(SELECT created_at FROM u)"
+            usage_cte = usage_insert_sql(param(usage.row)) + ","
+            usage_at = "(SELECT created_at FROM u)"
             types, datas = _IF_NEW_USAGE.format("$8::text[]"), _IF_NEW_USAGE.format("$9::jsonb[]")
+        part = None if outcome.status != "completed" or result is None else ex.context.part(
+            step.id, result)  # fmt: skip
+        snap = "" if part is None else snapshot_merge_sql(
+            "$1::uuid", param(part), when="EXISTS (SELECT 1 FROM r)") + ","  # fmt: skip
         row = await self._pool.fetchrow(
             f"""WITH {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
                          finished_at = now(), updated_at = now()
                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
-               {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
+               {snap} {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
                SELECT (SELECT duration_s FROM r) AS duration_s, {usage_at} AS usage_at,
                       {EVENTS_APPENDED}""",
-            ex.id, step.id, attempt, outcome.status,
-            result.text if result else None,
-            {"data": result.data} if result and result.has_data else None,
-            {**outcome.error, "retryable": outcome.retryable} if outcome.error else None,
-            [k for k, _ in kinds], [d for _, d in kinds],
-            *([] if usage is None else [usage.row]),
-        )  # fmt: skip
+            *args,
+        )
         duration_s = row["duration_s"]
         new_usage = usage is not None and row["usage_at"] is not None
         if usage is not None and usage.event is not None and not new_usage:
             kinds = kinds[1:]
         events = events_appended(ex.id, kinds, row)
+        live = None if part is None or not events else LiveContext.of(ex.id, part)
         if usage is not None and new_usage:
-            await asyncio.gather(self._events.publish(events),
+            await asyncio.gather(self._events.publish(events, live),
                                  self._ledger.recorded(usage, row["usage_at"], []))  # fmt: skip
         else:
-            await self._events.publish(events)
+            await self._events.publish(events, live)
         if duration_s is not None:
             metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
         return outcome

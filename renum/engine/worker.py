@@ -25,7 +25,6 @@ from redis.exceptions import RedisError
 
 from renum import metrics
 from renum.budgets import BudgetGuard
-from renum.context import ContextStore
 from renum.engine import leases
 from renum.engine.driver import DriverDeps, ExecutionDriver
 from renum.engine.infra import is_infrastructure_error
@@ -97,8 +96,7 @@ class Worker:
         ledger = UsageLedger(resources.pool, events, budgets)
         runner = StepRunner(resources.pool, events, suna, ledger,
                             self.worker_id, key_ring=resources.settings.key_ring)  # fmt: skip
-        self._deps = DriverDeps(resources.pool, events, ContextStore(resources.pool,
-                                resources.redis), runner, self.worker_id,
+        self._deps = DriverDeps(resources.pool, events, runner, self.worker_id,
                                 credential_wait_s=resources.settings.credential_wait_s,
                                 budgets=budgets)  # fmt: skip
         self._drivers: dict[str, ExecutionDriver] = {}

@@ -15,6 +15,7 @@ def test_all_is_pinned() -> None:
         "CombinedSource",
         "Compare",
         "Condition",
+        "ContextShape",
         "Decision",
         "DslError",
         "DslStateError",

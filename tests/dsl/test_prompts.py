@@ -120,6 +120,25 @@ def test_build_context_has_the_seed_keys_and_is_plain_json() -> None:
     assert "agent_writer_result" not in context  # writer runs twice: ambiguous, so no key
 
 
+def _merged(context: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """What the engine's snapshot statement does with a step's part (renum/context.py)."""
+    nested = {k: {**context.get(k, {}), **part[k]} for k in ("results", "texts")}
+    return {**context, **{k: v for k, v in part.items() if k not in nested}, **nested}
+
+
+def test_the_parts_of_the_steps_make_the_context_in_any_order() -> None:
+    shape = dsl.ContextShape(PLAN)
+    for order in (list(RESULTS), list(reversed(RESULTS))):
+        context: dict[str, Any] = {"initial_prompt": "Write it"}
+        for step_id in order:
+            context = _merged(context, shape.part(step_id, RESULTS[step_id]))
+        assert context == dsl.build_context(PLAN, "Write it", RESULTS)
+    assert shape.part("draft", RESULTS["draft"]) == {
+        "agent_draft_result": "Draft text.", "results": {"draft": "Draft text."}, "texts": {}}
+    with pytest.raises(dsl.DslStateError):
+        shape.part("nobody", dsl.StepResult("x"))
+
+
 def test_build_context_refuses_unknown_steps() -> None:
     with pytest.raises(dsl.DslStateError):
         dsl.build_context(PLAN, "x", {"nobody": dsl.StepResult("x")})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import dsl
 from suna_sim import SunaSimulator
 from tests.conftest import ApiClient
 from tests.renum.conftest import Engine
@@ -137,3 +139,42 @@ async def test_invalid_workflow_lists_every_problem(api: ApiClient) -> None:
         body = await resp.json()
     assert len(body["errors"]) >= 2
     assert all(e["path"].startswith("/workflow/") for e in body["errors"])
+
+
+PARALLEL = {
+    "type": "parallel",
+    "agents": [
+        *({"id": f"branch{i}", "agent_id": "researcher", "role": f"branch {i}",
+           "input": {"source": "initial_prompt"}} for i in range(6)),
+        {"agent_id": "classifier", "role": "triage", "input": {"source": "initial_prompt"}},
+    ],
+}  # fmt: skip
+
+
+async def test_parallel_steps_each_add_their_part_of_the_context(
+    api: ApiClient, engine: Engine, db: Any, redis: Any
+) -> None:
+    """Seven steps finish at once: the snapshot and Redis hold every one of them."""
+    team_id = await create_team(api, PARALLEL)
+    execution_id = (await launch(api, team_id, "My invoice is wrong"))["execution_id"]
+    await engine.drain()
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "completed"
+    plan = dsl.compile(dsl.load(PARALLEL))
+    expected = dsl.build_context(plan, "My invoice is wrong", {
+        s["step_id"]: dsl.parse_result(s["answer"]) for s in execution["steps"]})  # fmt: skip
+    assert len(expected["results"]) == 7 and expected["texts"].keys() == {"classifier"}
+    snapshot = await db.fetchval(
+        "SELECT context FROM context_snapshots WHERE execution_id = $1", uuid.UUID(execution_id)
+    )
+    assert snapshot == expected
+    fields = await redis.hgetall(f"renum:ctx:{execution_id}")
+    assert {"initial_prompt", "agent_classifier_result", "results.branch0",
+            "texts.classifier"} <= fields.keys()  # fmt: skip
+    context = (await get_json(api, f"/v1/executions/{execution_id}/context"))["context"]
+    assert context == expected
+    # A hash without its initial prompt is not the whole context: restored from the snapshot.
+    await redis.hdel(f"renum:ctx:{execution_id}", "initial_prompt", "results.branch3")
+    context = (await get_json(api, f"/v1/executions/{execution_id}/context"))["context"]
+    assert context == expected
+    assert await redis.hget(f"renum:ctx:{execution_id}", "results.branch3") is not None
