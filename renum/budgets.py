@@ -13,10 +13,17 @@ at least the cost).
 Counters are micro-dollars (integers, rounded up). PostgreSQL is the truth:
 a counter Redis lost is rebuilt from ``usage_log``, and counters expire after
 ``counter_ttl_s`` so they are rebuilt now and then anyway.
+
+A worker keeps each user's monthly limit for :data:`LIMIT_CACHE_S` seconds
+rather than reading it before every step; the budget API announces a change on
+:data:`~renum.redis_keys.BUDGETS_CHANNEL` and every worker forgets that user's
+limit at once (:meth:`BudgetGuard.forget`), so the cache only matters when
+that notice is lost.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,15 +32,18 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from renum.errors import PaymentRequiredError
-from renum.redis_keys import budget_holds_key, budget_spent_key
+from renum.redis_keys import BUDGETS_CHANNEL, budget_holds_key, budget_spent_key
 
 __all__ = [
     "DEFAULT_STEP_ESTIMATE_USD",
+    "LIMIT_CACHE_S",
     "BudgetExceededError",
     "BudgetGuard",
     "Hold",
+    "announce_budget_change",
     "month_bounds",
     "month_spent",
     "require_user_budget_left",
@@ -45,6 +55,8 @@ DEFAULT_STEP_ESTIMATE_USD = Decimal("0.05")
 #: Recent runs of an agent whose largest cost is the next estimate.
 ESTIMATE_WINDOW_RUNS = 20
 _MICRO = Decimal(1_000_000)
+#: How long a worker trusts a user's monthly limit it read (a change notice clears it sooner).
+LIMIT_CACHE_S = 10.0
 
 BudgetScope = Literal["execution", "user_monthly"]
 
@@ -82,6 +94,17 @@ for _, key in ipairs(KEYS) do
 end
 return 1
 """
+
+
+_log = logging.getLogger("renum.budgets")
+
+
+async def announce_budget_change(redis: aioredis.Redis, user_id: str) -> None:
+    """Tell every worker a user's monthly budget changed (after the change is committed)."""
+    try:
+        await redis.publish(BUDGETS_CHANNEL, user_id)
+    except RedisError as exc:  # workers read it again within LIMIT_CACHE_S anyway
+        _log.warning("could not announce a budget change: %s", type(exc).__name__)
 
 
 def _micro(usd: Decimal) -> int:
@@ -173,6 +196,26 @@ class BudgetGuard:
         self._counter_ttl_s = counter_ttl_s
         self._reserve = redis.register_script(_RESERVE)
         self._add = redis.register_script(_ADD_IF_PRESENT)
+        self._limits: dict[str, tuple[float, Decimal | None]] = {}  # user → (until, limit)
+        self._forgotten = 0  # bumped by forget(): a read that raced with it is not kept
+
+    def forget(self, user_id: str) -> None:
+        """The user's monthly budget changed: read it again before the next step."""
+        self._limits.pop(user_id, None)
+        self._forgotten += 1
+
+    async def _monthly_limit(self, user_id: str) -> Decimal | None:
+        now = time.monotonic()
+        cached = self._limits.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        forgotten = self._forgotten
+        limit = await user_monthly_budget(self._pool, user_id)
+        if forgotten == self._forgotten:
+            if len(self._limits) >= 10_000:  # many users: drop what expired
+                self._limits = {u: c for u, c in self._limits.items() if c[0] > now}
+            self._limits[user_id] = (now + LIMIT_CACHE_S, limit)
+        return limit
 
     async def reserve(
         self, *, execution_id: str, execution_budget_usd: Decimal | None, user_id: str,
@@ -185,7 +228,7 @@ class BudgetGuard:
         scopes: list[tuple[BudgetScope, str, Decimal]] = []
         if execution_budget_usd is not None:
             scopes.append(("execution", f"execution:{execution_id}", execution_budget_usd))
-        monthly = await user_monthly_budget(self._pool, user_id)
+        monthly = await self._monthly_limit(user_id)
         if monthly is not None:
             scopes.append(("user_monthly", _user_scope(user_id), monthly))
         if not scopes:

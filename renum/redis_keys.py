@@ -8,6 +8,7 @@ the shared context (rebuilt from its snapshot) and budget counters.
 from __future__ import annotations
 
 __all__ = [
+    "BUDGETS_CHANNEL",
     "CANCEL_CHANNEL",
     "EXECUTION_QUEUE",
     "KEYS_CHANNEL",
@@ -27,6 +28,9 @@ CANCEL_CHANNEL = "renum:cancel"
 #: Pub/sub channel announcing that a user stored a key (payload: user id), so
 #: executions waiting for credentials resume at once.
 KEYS_CHANNEL = "renum:keys"
+#: Pub/sub channel announcing that a user's monthly budget was set or removed
+#: (payload: user id), so workers read it again before the next step.
+BUDGETS_CHANNEL = "renum:budgets"
 
 
 def context_key(execution_id: str) -> str:

@@ -9,8 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from renum.api.deps import CurrentUser, PoolDep
-from renum.budgets import month_bounds, month_spent, user_monthly_budget
+from renum.api.deps import CurrentUser, PoolDep, RedisDep
+from renum.budgets import (
+    announce_budget_change,
+    month_bounds,
+    month_spent,
+    user_monthly_budget,
+)
 from renum.errors import NotFoundError, RequestValidationProblem
 from renum.reports import parse_period, usage_report
 
@@ -89,7 +94,9 @@ async def get_budget(user_id: str, user: CurrentUser, pool: PoolDep) -> Any:
 
 
 @router.put("/budgets/{user_id}", summary="Set a user's monthly budget (admin)")
-async def put_budget(user_id: str, body: BudgetIn, user: CurrentUser, pool: PoolDep) -> Any:
+async def put_budget(
+    user_id: str, body: BudgetIn, user: CurrentUser, pool: PoolDep, redis: RedisDep
+) -> Any:
     """Create or replace the budget; it applies to the current month at once."""
     user.require_admin()
     await pool.execute(
@@ -98,14 +105,18 @@ async def put_budget(user_id: str, body: BudgetIn, user: CurrentUser, pool: Pool
                                                updated_at = now()""",
         user_id, body.monthly_usd,
     )  # fmt: skip
+    await announce_budget_change(redis, user_id)
     return await _budget_view(pool, user_id)
 
 
 @router.delete("/budgets/{user_id}", status_code=204, summary="Remove a user's budget (admin)")
-async def delete_budget(user_id: str, user: CurrentUser, pool: PoolDep) -> Response:
+async def delete_budget(
+    user_id: str, user: CurrentUser, pool: PoolDep, redis: RedisDep
+) -> Response:
     """The user has no monthly limit afterwards."""
     user.require_admin()
     if await pool.fetchval("DELETE FROM user_budgets WHERE user_id = $1 RETURNING 1",
                            user_id) is None:  # fmt: skip
         raise NotFoundError(f"user {user_id!r} has no budget")
+    await announce_budget_change(redis, user_id)
     return Response(status_code=204)

@@ -31,7 +31,7 @@ from renum.engine.infra import is_infrastructure_error
 from renum.engine.queue import ExecutionQueue, QueueEntry
 from renum.engine.steps import LeaseLostError, StepRunner
 from renum.events import EventLog
-from renum.redis_keys import CANCEL_CHANNEL, KEYS_CHANNEL
+from renum.redis_keys import BUDGETS_CHANNEL, CANCEL_CHANNEL, KEYS_CHANNEL
 from renum.resources import Resources
 from renum.usage import UsageLedger
 from renum.webhooks import WebhookDispatcher
@@ -88,7 +88,7 @@ class Worker:
         self._redis = resources.redis
         self.queue = ExecutionQueue(resources.redis)
         events = EventLog(resources.pool, resources.redis)
-        budgets = BudgetGuard(
+        self._budgets = budgets = BudgetGuard(
             resources.pool, resources.redis,
             default_estimate_usd=resources.settings.step_cost_estimate_usd,
             counter_ttl_s=resources.settings.budget_counter_ttl_s,
@@ -251,12 +251,15 @@ class Worker:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(CANCEL_CHANNEL, KEYS_CHANNEL)
+                    await pubsub.subscribe(CANCEL_CHANNEL, KEYS_CHANNEL, BUDGETS_CHANNEL)
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
                         if message.get("channel") == KEYS_CHANNEL:
                             self._keys_stored(str(message["data"]))
+                            continue
+                        if message.get("channel") == BUDGETS_CHANNEL:
+                            self._budgets.forget(str(message["data"]))
                             continue
                         driver = self._drivers.get(str(message["data"]))
                         if driver is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -154,3 +155,27 @@ async def test_counters_are_rebuilt_from_the_ledger_when_redis_lost_them(
     keys = sorted(await redis.keys("renum:budget:*:spent"))
     assert len(keys) == 2
     assert await redis.get(next(k for k in keys if ":user:" in k)) == "900000"
+
+
+@pytest.mark.sim(agents=AGENTS)
+async def test_a_budget_set_mid_execution_stops_its_next_step(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    """The worker read "no budget" before the first step; the API's notice makes it read again."""
+    workflow = {"type": "sequential", "agents": [
+        {"agent_id": "worker", "role": "r", "id": f"s{i}", "input": {"source": "initial_prompt"}}
+        for i in range(3)]}  # fmt: skip
+    team_id = await create_team(api, workflow)
+    async with engine.running(burst=True) as worker:
+        execution_id = (await launch(api, team_id))["execution_id"]
+        for _ in range(600):  # the first step is running: its budget lookup is done
+            if await db.fetchval("SELECT count(*) FROM step_runs WHERE suna_run_id IS NOT NULL"):
+                break
+            await asyncio.sleep(0.01)
+        assert (await _put_budget(api, "alice", "0.000001"))[0] == 200
+        await worker.done
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "budget_exceeded"
+    assert [s["status"] for s in execution["steps"]] == ["completed", "cancelled", "cancelled"]
+    assert execution["error"]["budget"] == "user_monthly"
+    assert sim.stats().runs_started == 1
