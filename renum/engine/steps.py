@@ -8,9 +8,11 @@ before the next call:
    statement (a crash between the two leaves an empty thread in Suna, never a
    run);
 2. add the prompt as a user message;
-3. check the lease is still ours, start the agent, record ``suna_run_id``;
-4. wait for the run by streaming; read answer and usage; record the usage row,
-   then the outcome and its events in one statement.
+3. check the lease is still ours, start the agent;
+4. wait for the run by streaming (``suna_run_id`` is recorded meanwhile once the
+   run has lasted RUN_ID_WRITE_AFTER_S, else with the outcome); read answer and
+   usage; record the outcome, its events, the usage row and the step's part of the
+   context in one statement.
 
 A worker that takes an attempt over resumes from what is recorded: a thread
 without a run id is first asked for its runs (``list_thread_runs``), and a run
@@ -67,6 +69,9 @@ TRANSIENT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 RATE_LIMIT_MAX_WAIT_S = 2.0
 #: Longest wait for a stopped run to settle before its usage is read.
 STOP_SETTLE_S = 3.0
+#: A new run's id is written to step_runs once the run has lasted this long; a run over
+#: sooner has it written with its outcome (see _LateRunId).
+RUN_ID_WRITE_AFTER_S = 0.25
 #: Longest answer kept in an event (the full answer is in step_runs).
 EVENT_ANSWER_CHARS = 16_000
 _TRANSIENT = (SunaConnectionError, SunaTimeoutError, SunaServerError, SunaCircuitOpenError,
@@ -121,6 +126,35 @@ class _Run:
     """Whether ``suna_run_id`` is already in step_runs."""
 
 
+class _LateRunId:
+    """The write of a new run's id while the run runs, begun after RUN_ID_WRITE_AFTER_S.
+
+    Nothing depends on the id being in step_runs early: a take-over, a cancel and a
+    stopped run's usage all find the run from its recorded thread
+    (``list_thread_runs``); the id is there for readers of a long run. So a run that
+    is over within the delay gets its id written by the statement that records its
+    outcome, one statement fewer, and a longer one gets it while it runs.
+    """
+
+    def __init__(
+        self, adopt: Callable[[tuple[str, str, int], str], Awaitable[str]],
+        key: tuple[str, str, int], run_id: str,
+    ) -> None:  # fmt: skip
+        self._task: asyncio.Future[str] | None = None
+        self._timer = asyncio.get_running_loop().call_later(
+            RUN_ID_WRITE_AFTER_S, self._begin, adopt, key, run_id
+        )
+
+    def _begin(self, adopt: Callable[..., Awaitable[str]], *args: Any) -> None:
+        self._task = asyncio.ensure_future(adopt(*args))
+
+    async def settle(self) -> None:
+        """The wait is over: a write not begun is dropped, one begun lands first."""
+        self._timer.cancel()
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+
 class StepRunner:
     """Runs step attempts for one worker."""
 
@@ -173,16 +207,13 @@ class StepRunner:
             outcome = AttemptOutcome("failed", error=_error("credential_error", exc.detail))
             return await self._finish(ex, step, attempt, None, None, outcome)
         run_id, thread_id, forwarded = run.run_id, run.thread_id, run.forwarded
-        # A new run's id is recorded while it runs: a take-over finds the run from the
-        # thread anyway, and the wait is the one thing that cannot be hurried.
-        recording = None if run.recorded else asyncio.ensure_future(
-            self._adopt((ex.id, step.id, attempt), run_id))  # fmt: skip
+        late = None if run.recorded else _LateRunId(self._adopt, (ex.id, step.id, attempt), run_id)
         try:
             try:
                 result = await self._wait(run_id, deadline)
             finally:
-                if recording is not None:  # in step_runs before anything else, always
-                    await asyncio.shield(recording)
+                if late is not None:
+                    await late.settle()
             final = result.status
             run_error = result.run.error
         except SunaTimeoutError:
@@ -527,6 +558,7 @@ class StepRunner:
             args.append(value)
             return f"${len(args)}"
 
+        run = param(run_id)
         if usage is None:
             usage_cte, usage_at, types, datas = "", "NULL::timestamptz", "$8", "$9"
         else:  # the usage event (first) only if the row is new
@@ -540,7 +572,8 @@ class StepRunner:
         row = await self._pool.fetchrow(
             f"""WITH {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
-                         finished_at = now(), updated_at = now()
+                         suna_run_id = coalesce(suna_run_id, {run}), finished_at = now(),
+                         updated_at = now()
                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
                {snap} {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}

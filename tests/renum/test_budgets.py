@@ -168,8 +168,8 @@ async def test_a_budget_set_mid_execution_stops_its_next_step(
     team_id = await create_team(api, workflow)
     async with engine.running(burst=True) as worker:
         execution_id = (await launch(api, team_id))["execution_id"]
-        for _ in range(600):  # the first step is running: its budget lookup is done
-            if await db.fetchval("SELECT count(*) FROM step_runs WHERE suna_run_id IS NOT NULL"):
+        for _ in range(600):  # the first step's run is in Suna: its budget lookup is done
+            if sim.stats().runs_started:
                 break
             await asyncio.sleep(0.01)
         assert (await _put_budget(api, "alice", "0.000001"))[0] == 200
