@@ -22,6 +22,7 @@ from renum.budgets import BudgetExceededError, BudgetGuard, Hold
 from renum.context import LiveContext
 from renum.engine.credentials import CredentialGate
 from renum.engine.infra import is_infrastructure_error
+from renum.engine.leases import started_data
 from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
 from renum.events import EVENTS_APPENDED, EventLog, events_appended, insert_events_sql, record
 
@@ -102,7 +103,7 @@ class ExecutionDriver:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> str:
-        fresh = self._row["status"] == "queued"  # never driven: it has no step_runs yet
+        fresh = self._row["prior_status"] == "queued"  # never driven: it has no step_runs yet
         started_at = await self._mark_running()
         if self._row["status"] == "waiting_for_credentials":
             await self._credentials.resume()
@@ -331,24 +332,12 @@ class ExecutionDriver:
     # --- bookkeeping ---------------------------------------------------------
 
     async def _mark_running(self) -> datetime:
-        if self._row["status"] != "queued":
-            started: datetime = self._row["started_at"] or datetime.now(UTC)
-            return started
-        data = {"worker_id": self._deps.worker_id}
-        row = await self._deps.pool.fetchrow(
-            f"""WITH ev_seq AS (
-                  UPDATE executions SET status = 'running', started_at = now(), updated_at = now(),
-                         event_seq = event_seq + 1
-                   WHERE id = $1 AND status = 'queued'
-               RETURNING started_at, event_seq - 1 AS base),
-               {insert_events_sql("$1::uuid", "$2", "$3")}
-               SELECT (SELECT started_at FROM ev_seq) AS started_at, {EVENTS_APPENDED}""",
-            self.execution_id, ["execution_started"], [data],
-        )  # fmt: skip
-        await self._deps.events.publish(
-            events_appended(self.execution_id, [("execution_started", data)], row)
-        )
-        return row["started_at"] or datetime.now(UTC)
+        """When the execution started (a queued one was started by taking its lease)."""
+        if self._row["prior_status"] == "queued":
+            kinds = [("execution_started", started_data(self._deps.worker_id))]
+            await self._deps.events.publish(events_appended(self.execution_id, kinds, self._row))
+        started: datetime = self._row["started_at"] or datetime.now(UTC)
+        return started
 
     async def _load_state(self) -> None:
         """Rebuild the state from step_runs (a take-over resumes running steps)."""

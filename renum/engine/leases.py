@@ -11,28 +11,48 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ACTIVE_STATUSES", "acquire", "held_sql", "release", "renew"]
+from renum.events import EVENTS_APPENDED, insert_events_sql
+
+__all__ = ["ACTIVE_STATUSES", "acquire", "held_sql", "release", "renew", "started_data"]
 
 #: Statuses of executions that still need a driver.
 ACTIVE_STATUSES = ("queued", "running", "waiting_for_credentials")
 
 
 async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any | None:
-    """Take the lease if it is free, expired or already ours; return the execution row."""
+    """Take the lease if it is free, expired or already ours; return the execution row.
+
+    A queued execution is started by the same statement: status ``running``,
+    ``started_at`` and its ``execution_started`` event, which the driver publishes
+    (the row's ``prior_status`` is the status it had, with ``ev_base``/``ev_at``
+    for :func:`renum.events.events_appended`).
+    """
+    if_queued = "(CASE WHEN ev_seq.prior_status = 'queued' THEN {} END)"  # else no event
     return await pool.fetchrow(
-        """UPDATE executions
-              SET lease_owner = $2,
-                  lease_expires_at = now() + make_interval(secs => $3),
-                  updated_at = now()
-            WHERE id = $1
-              AND status = ANY($4::text[])
-              AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now())
-        RETURNING *""",
-        execution_id,
-        owner,
-        ttl_s,
-        list(ACTIVE_STATUSES),
-    )
+        f"""WITH prior AS (SELECT id, status FROM executions WHERE id = $1 FOR UPDATE),
+           ev_seq AS (
+              UPDATE executions e
+                 SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3),
+                     updated_at = now(),
+                     status = CASE WHEN e.status = 'queued' THEN 'running' ELSE e.status END,
+                     started_at = CASE WHEN e.status = 'queued' THEN now()
+                                       ELSE e.started_at END,
+                     event_seq = e.event_seq + (e.status = 'queued')::int
+                FROM prior
+               WHERE e.id = prior.id AND e.status = ANY($4::text[])
+                 AND (e.lease_owner IS NULL OR e.lease_owner = $2 OR e.lease_expires_at < now())
+           RETURNING e.*, prior.status AS prior_status, e.event_seq - 1 AS base),
+           {insert_events_sql("$1::uuid", if_queued.format("$5::text[]"),
+                              if_queued.format("$6::jsonb[]"))}
+        SELECT ev_seq.*, {EVENTS_APPENDED} FROM ev_seq""",
+        execution_id, owner, ttl_s, list(ACTIVE_STATUSES), ["execution_started"],
+        [started_data(owner)],
+    )  # fmt: skip
+
+
+def started_data(owner: str) -> dict[str, Any]:
+    """The ``execution_started`` event's data."""
+    return {"worker_id": owner}
 
 
 async def renew(pool: Any, owner: str, execution_ids: list[str], ttl_s: float) -> dict[str, bool]:
