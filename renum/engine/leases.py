@@ -20,7 +20,7 @@ ACTIVE_STATUSES = ("queued", "running", "waiting_for_credentials")
 
 
 async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any | None:
-    """Take the lease if it is free, expired or already ours; return the execution row.
+    """Take the lease if it is free, expired or already ours; return what a driver needs.
 
     A queued execution is started by the same statement: status ``running``,
     ``started_at`` and its ``execution_started`` event, which the driver publishes
@@ -41,7 +41,9 @@ async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any
                 FROM prior
                WHERE e.id = prior.id AND e.status = ANY($4::text[])
                  AND (e.lease_owner IS NULL OR e.lease_owner = $2 OR e.lease_expires_at < now())
-           RETURNING e.*, prior.status AS prior_status, e.event_seq - 1 AS base),
+           RETURNING e.id, e.user_id, e.team_id, e.status, e.initial_prompt, e.plan, e.budget_usd,
+                     e.started_at, e.cancel_requested, prior.status AS prior_status,
+                     e.event_seq - 1 AS base),
            {insert_events_sql("$1::uuid", if_queued.format("$5::text[]"),
                               if_queued.format("$6::jsonb[]"))}
         SELECT ev_seq.*, {EVENTS_APPENDED} FROM ev_seq""",
