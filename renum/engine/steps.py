@@ -160,8 +160,9 @@ class StepRunner:
 
     def __init__(
         self, pool: Any, events: EventLog, suna: SunaClient, ledger: UsageLedger, worker_id: str,
-        *, key_ring: KeyRing | None = None,
+        *, key_ring: KeyRing | None = None, usage_retry_s: float = 30.0,
     ) -> None:  # fmt: skip
+        self._usage_retry_s = usage_retry_s
         self._pool = pool
         self._events = events
         self._suna = suna
@@ -226,8 +227,8 @@ class StepRunner:
                 "failed", error=_suna_error(exc), retryable=True), usage)  # fmt: skip
         answer, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
         if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
-            _log.error("run %s of %s/%s completed but its output could not be read; its usage"
-                       " is not recorded", run_id, ex.id, step.id)  # fmt: skip
+            _log.warning("run %s of %s/%s completed but its output could not be read; its"
+                         " usage will be read again later", run_id, ex.id, step.id)  # fmt: skip
             outcome = AttemptOutcome("failed", retryable=True, error=_error(
                 "suna_output_unavailable",
                 f"the run completed but its answer could not be read from Suna ({run_id})"))
@@ -523,6 +524,13 @@ class StepRunner:
         _, usage = await self._output(ex, step, row["attempt"], run_id, row["suna_thread_id"])
         if usage is not None:
             await self._ledger.record_row(usage)
+            return
+        await self._pool.execute(  # it cost tokens all the same: read it again later
+            """UPDATE step_runs SET suna_run_id = coalesce(suna_run_id, $4), usage_pending = true,
+                      usage_retry_at = now() + make_interval(secs => $5), updated_at = now()
+                WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+            ex.id, step.id, row["attempt"], run_id, self._usage_retry_s,
+        )  # fmt: skip
 
     async def _finish(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str | None,
@@ -559,6 +567,8 @@ class StepRunner:
             return f"${len(args)}"
 
         run = param(run_id)
+        # A run whose usage could not be read is read again later (renum.engine.reconcile).
+        unread = param(self._usage_retry_s if run_id is not None and usage is None else None)
         if usage is None:
             usage_cte, usage_at, types, datas = "", "NULL::timestamptz", "$8", "$9"
         else:  # the usage event (first) only if the row is new
@@ -573,6 +583,8 @@ class StepRunner:
             f"""WITH {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
                          suna_run_id = coalesce(suna_run_id, {run}), finished_at = now(),
+                         usage_pending = {unread}::float8 IS NOT NULL,
+                         usage_retry_at = now() + make_interval(secs => {unread}::float8),
                          updated_at = now()
                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),

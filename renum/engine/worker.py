@@ -6,7 +6,8 @@ this worker holds, learns of cancel requests and has steps waiting for keys
 re-check), *listen* (cancel and stored-key notices on Redis pub/sub, for
 sub-second cancels and resumes) and *sweep* (re-enqueues executions
 PostgreSQL holds as unfinished with no live lease: a crash between launch and
-enqueue, a lost Redis); a fifth sends due completion webhooks
+enqueue, a lost Redis; and records the usage of runs that could not be read
+when their attempt ended, renum.engine.reconcile); a fifth sends due completion webhooks
 (renum.webhooks). In burst mode the worker exits once the queue is empty and
 nothing is in flight (tests and batch jobs).
 """
@@ -29,6 +30,7 @@ from renum.engine import leases
 from renum.engine.driver import DriverDeps, ExecutionDriver
 from renum.engine.infra import is_infrastructure_error
 from renum.engine.queue import ExecutionQueue, QueueEntry
+from renum.engine.reconcile import UsageReconciler
 from renum.engine.steps import LeaseLostError, StepRunner
 from renum.events import EventLog
 from renum.redis_keys import BUDGETS_CHANNEL, CANCEL_CHANNEL, KEYS_CHANNEL
@@ -68,6 +70,8 @@ class WorkerConfig:
     """Exit when the queue is empty and nothing is in flight."""
     webhook_poll_s: float = 1.0
     """How often due webhook deliveries are looked for (renum.webhooks)."""
+    usage_retry_s: float = 30.0
+    """First wait before a run's unreadable usage is read again (renum.engine.reconcile)."""
 
 
 def default_worker_id() -> str:
@@ -94,8 +98,11 @@ class Worker:
             counter_ttl_s=resources.settings.budget_counter_ttl_s,
         )  # fmt: skip
         ledger = UsageLedger(resources.pool, events, budgets)
-        runner = StepRunner(resources.pool, events, suna, ledger,
-                            self.worker_id, key_ring=resources.settings.key_ring)  # fmt: skip
+        runner = StepRunner(resources.pool, events, suna, ledger, self.worker_id,
+                            key_ring=resources.settings.key_ring,
+                            usage_retry_s=self.config.usage_retry_s)  # fmt: skip
+        self._reconciler = UsageReconciler(resources.pool, suna, ledger,
+                                           retry_s=self.config.usage_retry_s)  # fmt: skip
         self._deps = DriverDeps(resources.pool, events, runner, self.worker_id,
                                 credential_wait_s=resources.settings.credential_wait_s,
                                 budgets=budgets)  # fmt: skip
@@ -280,6 +287,10 @@ class Worker:
                 await self._sweep_once()
             except Exception as exc:
                 _log.warning("sweep failed: %s", type(exc).__name__)
+            try:
+                await self._reconciler.run_once()
+            except Exception as exc:
+                _log.warning("usage reconciliation failed: %s", type(exc).__name__)
             await asyncio.sleep(self.config.sweep_interval_s)
 
     async def _sweep_once(self) -> int:

@@ -148,10 +148,11 @@ async def test_a_completed_run_whose_answer_cannot_be_read_fails_the_step(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
 ) -> None:
     """Suna keeps failing the messages route after the run: the step fails, retryable and
-    saying why, instead of completing with an empty answer."""
+    saying why, instead of completing with an empty answer. The run cost tokens all the
+    same: once Suna answers again, a worker records its usage, once."""
     team_id = await create_team(api, _seq(_step("steady")))
     execution_id = (await launch(api, team_id))["execution_id"]
-    async with engine.running():
+    async with engine.running(usage_retry_s=0.2):
         await _wait_for_run_ids(db, execution_id)
         sim.set_faults({"routes": [
             {"kind": "error", "route": "get_messages", "status": 503, "count": 1000}]})  # fmt: skip
@@ -160,11 +161,29 @@ async def test_a_completed_run_whose_answer_cannot_be_read_fails_the_step(
     assert not any(e["event"] == "step_output" for e in events)
     failed = next(e for e in events if e["event"] == "step_failed")
     assert failed["data"]["data"]["error"]["code"] == "suna_output_unavailable"
-    row = await db.fetchrow("SELECT status, answer, error FROM step_runs WHERE execution_id = $1",
-                            execution_id)  # fmt: skip
+    row = await db.fetchrow("SELECT * FROM step_runs WHERE execution_id = $1", execution_id)
     assert row["status"] == "failed" and row["answer"] is None
     assert row["error"]["retryable"] is True
     assert sim.stats().runs_started == 1
+    assert row["usage_pending"] and row["suna_run_id"]
+    assert await db.fetchval("SELECT count(*) FROM usage_log") == 0
+    sim.set_faults({})  # Suna answers again
+    async with engine.running(usage_retry_s=0.2):
+        for _ in range(600):
+            if await db.fetchval("SELECT count(*) FROM usage_log"):
+                break
+            await asyncio.sleep(0.05)
+    recorded = await db.fetch("SELECT * FROM usage_log")
+    stats = sim.stats()
+    assert [r["suna_run_id"] for r in recorded] == [row["suna_run_id"]]
+    assert recorded[0]["input_tokens"] == stats.usage.input_tokens > 0
+    assert recorded[0]["output_tokens"] == stats.usage.output_tokens
+    assert recorded[0]["execution_id"] == row["execution_id"]
+    assert not await db.fetchval("SELECT usage_pending FROM step_runs")
+    usage = (await get_json(api, f"/v1/executions/{execution_id}"))["usage"]
+    assert usage["agent_runs"] == 1 and usage["input_tokens"] == stats.usage.input_tokens
+    last = await db.fetchval("SELECT type FROM execution_events ORDER BY seq DESC LIMIT 1")
+    assert last == "execution_failed"  # the stream had ended: no event after it
 
 
 @pytest.mark.slow

@@ -1,0 +1,94 @@
+"""Usage of runs whose output could not be read when their attempt ended, recorded later.
+
+A Suna run costs tokens whether or not its attempt could read its answer. When
+Suna would not return a finished run's output (after the client's retries), the
+statement that records the attempt's outcome marks it ``usage_pending``, and so
+does a cancelled step whose stopped run could not be read. On each sweep, every
+worker claims a few pending attempts whose retry time has come (``FOR UPDATE
+SKIP LOCKED``: two workers never read the same run at once), reads the run's
+output from its thread again and records its usage once (usage_log's unique run
+id keeps it to one row), then clears the mark. Each try that fails doubles the
+wait before the next; after :data:`MAX_TRIES` the run is logged at error level
+and left marked, for an operator (``SELECT … FROM step_runs WHERE usage_pending``).
+
+The row is recorded without a ``usage_recorded`` event: the execution's event
+stream may already have ended. Reports, the execution's usage, Prometheus and
+the budget counters all count it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from renum.usage import UsageLedger, UsageRow
+from renum.vault import services_of
+from suna_client import SunaClient, SunaError
+
+__all__ = ["MAX_TRIES", "UsageReconciler"]
+
+_log = logging.getLogger("renum.engine.reconcile")
+
+#: Reads of one run's output before it is left to an operator (waits double: 30 s … 1 h).
+MAX_TRIES = 8
+
+_CLAIM = """
+UPDATE step_runs s
+   SET usage_tries = s.usage_tries + 1,
+       usage_retry_at = now() + make_interval(secs => $2 * power(2, s.usage_tries + 1))
+  FROM executions e
+ WHERE e.id = s.execution_id
+   AND (s.execution_id, s.step_id, s.attempt) IN (
+        SELECT execution_id, step_id, attempt FROM step_runs
+         WHERE usage_pending AND usage_retry_at <= now() AND usage_tries < $3
+         ORDER BY usage_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING s.execution_id, s.step_id, s.attempt, s.agent_id, s.suna_run_id, s.suna_thread_id,
+          s.usage_tries, e.user_id, e.team_id"""
+
+
+class UsageReconciler:
+    """Records the usage of runs left ``usage_pending`` (see the module docstring)."""
+
+    def __init__(
+        self, pool: Any, suna: SunaClient, ledger: UsageLedger, *, retry_s: float = 30.0
+    ) -> None:
+        self._pool = pool
+        self._suna = suna
+        self._ledger = ledger
+        self._retry_s = retry_s
+
+    async def run_once(self, limit: int = 20) -> int:
+        """Try up to ``limit`` pending runs whose time has come; how many got recorded."""
+        rows = await self._pool.fetch(_CLAIM, limit, self._retry_s, MAX_TRIES)
+        recorded = 0
+        for row in rows:
+            recorded += await self._reconcile(row)
+        return recorded
+
+    async def _reconcile(self, row: Any) -> bool:
+        run_id = row["suna_run_id"]
+        try:
+            output = await self._suna.run_output(row["suna_thread_id"])
+        except SunaError as exc:
+            last = row["usage_tries"] >= MAX_TRIES
+            (_log.error if last else _log.warning)(
+                "usage of run %s still unreadable (%s, try %d of %d)%s", run_id,
+                type(exc).__name__, row["usage_tries"], MAX_TRIES,
+                "; left to an operator" if last else "")  # fmt: skip
+            return False
+        execution_id = str(row["execution_id"])
+        usage = UsageRow.of(
+            run_id, user_id=row["user_id"], team_id=str(row["team_id"]),
+            execution_id=execution_id, step_id=row["step_id"], attempt=row["attempt"],
+            agent_id=row["agent_id"], usage=output.usage,
+            user_key_services=await services_of(self._pool, row["user_id"]))  # fmt: skip
+        await self._ledger.record_row(dataclasses.replace(usage, event=None))
+        await self._pool.execute(
+            """UPDATE step_runs SET usage_pending = false, usage_retry_at = NULL
+                WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+            row["execution_id"], row["step_id"], row["attempt"],
+        )  # fmt: skip
+        _log.info("recorded the usage of run %s of %s/%s late", run_id, execution_id,
+                  row["step_id"])  # fmt: skip
+        return True
