@@ -78,14 +78,15 @@ class Decision:
 class Scheduler:
     """Decides the next actions of one execution of `plan`; holds nothing but the plan."""
 
-    __slots__ = ("_dependants", "_fail_fast", "_ids", "_position", "_shape", "plan")
+    __slots__ = ("_dependants", "_fail_fast", "_ids", "_position", "context_shape", "plan")
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self._position = {step.id: i for i, step in enumerate(plan.steps)}
         self._ids = tuple(step.id for step in plan.steps)
         self._fail_fast = tuple(s.id for s in plan.steps if s.options.on_failure == "fail")
-        self._shape = ContextShape(plan)
+        self.context_shape = ContextShape(plan)
+        """The plan's context keys (what each step adds, see `ContextShape.part`)."""
         dependants: list[list[int]] = [[] for _ in plan.steps]
         for i, step in enumerate(plan.steps):
             for dep in step.deps:
@@ -104,7 +105,7 @@ class Scheduler:
             reason: SkipReason = "execution_failed"
             skip = tuple((s, reason) for s in self._ids if status[s] == "pending")
             return Decision((), skip, tuple(running), True, "failed")
-        judge = _Judge(self._shape, state, status, initial_prompt)
+        judge = _Judge(self.context_shape, state, status, initial_prompt)
         if self.plan.type == "conditional":
             ready = self._round(judge, status)
         else:

@@ -62,7 +62,7 @@ class ExecutionDriver:
         self._plan = dsl.Plan.from_dict(row["plan"])
         self._scheduler = dsl.Scheduler(self._plan)
         self._ex = Execution(self.execution_id, row["user_id"], str(row["team_id"]),
-                             row["initial_prompt"], dsl.ContextShape(self._plan))  # fmt: skip
+                             row["initial_prompt"], self._scheduler.context_shape)  # fmt: skip
         self._cancel = asyncio.Event()
         self._state: dict[str, dsl.StepState] = {}
         self._attempts: dict[str, int] = {}
