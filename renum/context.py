@@ -41,7 +41,8 @@ def _merged(base: str, part: str) -> str:
     """SQL: the context ``base`` with a step's ``part`` added (both jsonb expressions)."""
     nested = ", ".join(f"'{k}', coalesce({base} -> '{k}', '{{}}') || ({part} -> '{k}')"
                        for k in _PER_STEP)  # fmt: skip
-    return f"({base} || ({part} - 'results' - 'texts') || jsonb_build_object({nested}))"
+    flat = "".join(f" - '{k}'" for k in _PER_STEP)
+    return f"({base} || ({part}{flat}) || jsonb_build_object({nested}))"
 
 
 def snapshot_merge_sql(execution: str, part: str, *, when: str) -> str:

@@ -26,12 +26,21 @@ from renum.usage import UsageLedger, UsageRow
 from renum.vault import services_of
 from suna_client import SunaClient, SunaError
 
-__all__ = ["MAX_TRIES", "UsageReconciler"]
+__all__ = ["MAX_TRIES", "UsageReconciler", "unread_sql"]
 
 _log = logging.getLogger("renum.engine.reconcile")
 
 #: Reads of one run's output before it is left to an operator (waits double: 30 s … 1 h).
 MAX_TRIES = 8
+
+def unread_sql(retry_s: str) -> str:
+    """``SET`` items of an attempt whose run's usage is read again in ``retry_s`` seconds.
+
+    ``retry_s`` is an SQL float expression; NULL clears the mark (the usage was read).
+    """
+    return (f"usage_pending = {retry_s}::float8 IS NOT NULL, "
+            f"usage_retry_at = now() + make_interval(secs => {retry_s}::float8)")  # fmt: skip
+
 
 _CLAIM = """
 UPDATE step_runs s

@@ -38,6 +38,7 @@ import dsl
 from renum import metrics
 from renum.context import LiveContext, snapshot_merge_sql
 from renum.engine.leases import held_sql
+from renum.engine.reconcile import unread_sql
 from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
@@ -526,9 +527,9 @@ class StepRunner:
             await self._ledger.record_row(usage)
             return
         await self._pool.execute(  # it cost tokens all the same: read it again later
-            """UPDATE step_runs SET suna_run_id = coalesce(suna_run_id, $4), usage_pending = true,
-                      usage_retry_at = now() + make_interval(secs => $5), updated_at = now()
-                WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+            f"""UPDATE step_runs SET suna_run_id = coalesce(suna_run_id, $4), {unread_sql("$5")},
+                       updated_at = now()
+                 WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
             ex.id, step.id, row["attempt"], run_id, self._usage_retry_s,
         )  # fmt: skip
 
@@ -583,9 +584,7 @@ class StepRunner:
             f"""WITH {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
                          suna_run_id = coalesce(suna_run_id, {run}), finished_at = now(),
-                         usage_pending = {unread}::float8 IS NOT NULL,
-                         usage_retry_at = now() + make_interval(secs => {unread}::float8),
-                         updated_at = now()
+                         {unread_sql(unread)}, updated_at = now()
                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
                {snap} {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
