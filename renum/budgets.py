@@ -73,12 +73,12 @@ for i = 1, n do
     local amount, expires = string.match(holds[j + 1], '^(%d+):(%d+)$')
     if tonumber(expires) <= now then
       redis.call('HDEL', KEYS[2 * i], holds[j])
-    else
+    elseif holds[j] ~= ARGV[6] then
       held = held + tonumber(amount)
     end
   end
-  local spent = tonumber(redis.call('GET', KEYS[2 * i - 1]))
-  if spent + held >= tonumber(ARGV[4 + i]) then return {0, i, spent, held} end
+  local spent = tonumber(redis.call('GET', KEYS[2 * i - 1])) + tonumber(ARGV[5])
+  if spent + held >= tonumber(ARGV[6 + i]) then return {0, i, spent, held} end
 end
 local ttl = tonumber(ARGV[4]) - now
 for i = 1, n do
@@ -219,11 +219,15 @@ class BudgetGuard:
 
     async def reserve(
         self, *, execution_id: str, execution_budget_usd: Decimal | None, user_id: str,
-        agent_id: str, hold_ttl_s: float,
+        agent_id: str, hold_ttl_s: float, spent_usd: Decimal | None = None,
+        replacing: Hold | None = None,
     ) -> Hold | None:  # fmt: skip
         """Hold an estimate in every budget that applies; None when none does.
 
         Raises :class:`BudgetExceededError` naming the first budget with no room.
+        ``spent_usd`` is a cost not yet in the counters, ``replacing`` the hold that
+        stood for it (left out): a step reserved with the outcome of the one before
+        it, before that outcome's cost is counted, sees what it would see after.
         """
         scopes: list[tuple[BudgetScope, str, Decimal]] = []
         if execution_budget_usd is not None:
@@ -240,6 +244,7 @@ class BudgetGuard:
         for _ in range(3):
             now_ms = int(time.time() * 1000)
             args: list[str | int] = [now_ms, hold.id, estimate, now_ms + int(hold_ttl_s * 1000),
+                    _micro(spent_usd or Decimal(0)), replacing.id if replacing else "",
                     *(_micro(limit) for _, _, limit in scopes)]  # fmt: skip
             verdict, index, spent, _held = await self._reserve(keys=keys, args=args)
             if verdict == 1:

@@ -14,6 +14,8 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import dsl
@@ -23,8 +25,16 @@ from renum.context import LiveContext
 from renum.engine.credentials import CredentialGate
 from renum.engine.infra import is_infrastructure_error
 from renum.engine.leases import started_data
-from renum.engine.steps import AttemptOutcome, Execution, LeaseLostError, StepRunner
+from renum.engine.steps import (
+    AttemptOutcome,
+    Execution,
+    LeaseLostError,
+    Opened,
+    Opening,
+    StepRunner,
+)
 from renum.events import EVENTS_APPENDED, EventLog, events_appended, insert_events_sql, record
+from suna_client import SunaError
 
 __all__ = ["DriverDeps", "ExecutionDriver"]
 
@@ -194,51 +204,108 @@ class ExecutionDriver:
 
     # --- steps ---------------------------------------------------------------
 
-    def _spawn(self, step_id: str, attempt: int, *, resumed: bool = False) -> None:
+    def _spawn(
+        self, step_id: str, attempt: int, *, resumed: bool = False, opened: Opened | None = None
+    ) -> None:
         self._state[step_id] = dsl.StepState("running")
         self._tasks[step_id] = asyncio.create_task(
-            self._step(self._plan.step(step_id), attempt, resumed=resumed),
+            self._step(self._plan.step(step_id), attempt, resumed=resumed, opened=opened),
             name=f"{self.execution_id}:{step_id}",
         )
 
     async def _step(
-        self, step: dsl.PlanStep, attempt: int, *, resumed: bool = False
-    ) -> AttemptOutcome:
+        self, step: dsl.PlanStep, attempt: int, *, resumed: bool = False,
+        opened: Opened | None = None,
+    ) -> AttemptOutcome:  # fmt: skip
         """Run attempts of a step until one completes or the retry policy gives up.
 
         Each new attempt first reserves its estimated cost against the budgets (an
-        attempt resumed after a take-over has already started: it reserves nothing).
+        attempt resumed after a take-over has already started: it reserves nothing;
+        one ``opened`` by the step before it was admitted and reserved then).
         """
         while True:
-            waited = await self._credentials.admit(step, attempt)
-            if waited is not None:  # the keys it requires never came
-                self._attempts[step.id] = attempt
-                return waited
-            prompt = dsl.render_prompt(step, self._context())
             hold: Hold | None = None
-            if not resumed and self._deps.budgets is not None:
-                try:
-                    hold = await self._deps.budgets.reserve(
-                        execution_id=self.execution_id, execution_budget_usd=self._row[
-                            "budget_usd"], user_id=self._ex.user_id, agent_id=step.agent_id,
-                        hold_ttl_s=step.options.timeout_s + 60)  # fmt: skip
-                except BudgetExceededError as exc:
-                    self._over_budget.setdefault(step.id, exc)
-                    return AttemptOutcome("cancelled", error=exc.to_json())
+            if opened is not None:
+                prompt, hold = opened.opening.prompt, opened.opening.hold
+            else:
+                waited = await self._credentials.admit(step, attempt)
+                if waited is not None:  # the keys it requires never came
+                    self._attempts[step.id] = attempt
+                    return waited
+                prompt = dsl.render_prompt(step, self._context())
+                if not resumed:
+                    try:
+                        hold = await self._reserve(step)
+                    except BudgetExceededError as exc:
+                        self._over_budget.setdefault(step.id, exc)
+                        return AttemptOutcome("cancelled", error=exc.to_json())
             try:
                 outcome = await self._deps.runner.run_attempt(
                     self._ex, step, attempt, prompt, cancelled=self._cancel.is_set,
-                    resumed=resumed,
+                    resumed=resumed, opened=opened,
+                    successors=partial(self._open_next, step.id, hold=hold),
                 )  # fmt: skip
             finally:
                 await self._release(hold)
-            resumed = False
+            resumed, opened = False, None
             self._attempts[step.id] = attempt
+            for next_step in outcome.opened:  # in the same turn as the statement that opened them
+                self._spawn(next_step.opening.step.id, 1, opened=next_step)
             if not (outcome.status == "failed" and outcome.retryable
                     and attempt < step.options.retry.max_attempts):  # fmt: skip
                 return outcome
             attempt += 1
             await asyncio.sleep(step.options.retry.delay_s(attempt))
+
+    async def _reserve(
+        self, step: dsl.PlanStep, spent_usd: Decimal | None = None, replacing: Hold | None = None
+    ) -> Hold | None:
+        if self._deps.budgets is None:
+            return None
+        return await self._deps.budgets.reserve(
+            execution_id=self.execution_id, execution_budget_usd=self._row["budget_usd"],
+            user_id=self._ex.user_id, agent_id=step.agent_id,
+            hold_ttl_s=step.options.timeout_s + 60, spent_usd=spent_usd,
+            replacing=replacing)  # fmt: skip
+
+    async def _open_next(
+        self, step_id: str, result: dsl.StepResult, cost_usd: Decimal | None, *,
+        hold: Hold | None,
+    ) -> list[Opening]:  # fmt: skip
+        """The steps to open with ``step_id``'s outcome (its last running step's), if any.
+
+        What the loop would start next once the outcome is in, when that is plain:
+        no other step is running, no cancel or budget refusal is pending, nothing is
+        to be skipped or cancelled first, and no next step waits for keys. Each gets
+        its budget hold and a thread here; on any refusal or Suna error nothing is
+        opened early and the loop starts them as usual. Their holds are reserved as
+        if the step's cost (``cost_usd``, not yet counted) were counted and its
+        ``hold`` released, as it will be.
+        """
+        if len(self._tasks) != 1 or self._cancel.is_set() or self._over_budget:
+            return []
+        state = {**self._state, step_id: dsl.StepState("completed", result)}
+        decision = self._scheduler.decide(state, initial_prompt=self._ex.initial_prompt)
+        steps = [self._plan.step(s) for s in decision.start]
+        if (decision.skip or decision.cancel or not steps
+                or any(s.options.requires_keys for s in steps)):  # fmt: skip
+            return []
+        results = {k: v.result for k, v in state.items()
+                   if v.status == "completed" and v.result is not None}  # fmt: skip
+        context = self._ex.context.build(self._ex.initial_prompt, results)
+        holds: list[Hold | None] = []
+        try:
+            for step in steps:
+                holds.append(await self._reserve(step, cost_usd, hold))
+            threads = await asyncio.gather(
+                *(self._deps.runner.new_thread(self._ex, s, 1) for s in steps)
+            )
+        except (BudgetExceededError, SunaError):
+            for hold in holds:
+                await self._release(hold)
+            return []
+        return [Opening(s, dsl.render_prompt(s, context), t, h)
+                for s, t, h in zip(steps, threads, holds, strict=True)]  # fmt: skip
 
     async def _release(self, hold: Hold | None) -> None:
         if hold is None or self._deps.budgets is None:
@@ -390,7 +457,9 @@ class ExecutionDriver:
         )  # fmt: skip
         if row["ev_base"] is None:
             raise LeaseLostError(self.execution_id)
-        await self._deps.events.publish(events_appended(self.execution_id, [(kind, data)], row),
-                                        LiveContext.of(self.execution_id, self._context()))
+        await self._deps.events.publish(
+            events_appended(self.execution_id, [(kind, data)], row),
+            LiveContext.of(self.execution_id, self._context()),
+        )
         metrics.EXECUTIONS.labels(status).inc()
         return status

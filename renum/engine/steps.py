@@ -30,8 +30,9 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import dsl
@@ -57,9 +58,10 @@ from suna_client import (
     SunaRateLimitedError,
     SunaServerError,
     SunaTimeoutError,
+    ThreadCreated,
 )
 
-__all__ = ["AttemptOutcome", "Execution", "LeaseLostError", "StepRunner"]
+__all__ = ["AttemptOutcome", "Execution", "LeaseLostError", "Opened", "Opening", "StepRunner"]
 
 _log = logging.getLogger("renum.engine.steps")
 T = TypeVar("T")
@@ -96,6 +98,28 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """A step whose first attempt opens in the statement that records another step's outcome.
+
+    Its thread is already created; ``hold`` is the caller's, carried along.
+    """
+
+    step: dsl.PlanStep
+    prompt: str
+    thread: ThreadCreated
+    hold: Any = None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An :class:`Opening` whose attempt row (and ``step_started``) is written: start it with
+    ``run_attempt(..., opened=...)``."""
+
+    opening: Opening
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class AttemptOutcome:
     """How an attempt ended."""
 
@@ -103,6 +127,8 @@ class AttemptOutcome:
     result: dsl.StepResult | None = None
     error: dict[str, Any] | None = None
     retryable: bool = False
+    opened: tuple[Opened, ...] = ()
+    """The steps opened with this outcome (see ``run_attempt``'s ``successors``)."""
 
 
 def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -181,27 +207,39 @@ class StepRunner:
         keys: dict[str, str] | None = None,
         cancelled: Callable[[], bool] = lambda: False,
         resumed: bool = True,
+        opened: Opened | None = None,
+        successors: Callable[[dsl.StepResult, Decimal | None], Awaitable[list[Opening]]]
+        | None = None,
     ) -> AttemptOutcome:
         """Run (or resume) one attempt to its end and record the outcome.
 
         ``resumed=False`` says the attempt has no row yet (the driver's state says
         so): its thread is created before the row is written, saving a round trip.
-        Otherwise the row is read first and the attempt resumes from it.
+        Otherwise the row is read first and the attempt resumes from it. ``opened``
+        is an attempt whose row an earlier step's outcome statement wrote.
+
+        ``successors``, given the step's result and cost once it completed, returns the steps
+        that start next, their threads created: the statement that records this
+        outcome also opens them (one statement where there would be two), and the
+        outcome carries them as ``opened``. A crash after that statement leaves them
+        as any opened attempt is left: a thread and no run, resumed by a take-over.
         """
         deadline = time.monotonic() + step.options.timeout_s
         try:
-            if resumed:
-                row, events = await self._open(ex, step, attempt, prompt, None)
-                started = row["started_at"] or datetime.now(UTC)
-                deadline -= (datetime.now(UTC) - started).total_seconds()
+            if opened is not None:  # its step_started went out with the earlier outcome
+                run = await self._ensure_run(ex, step, attempt, opened.row, deadline, keys)
             else:
-                created = await self._transient(lambda: self._suna.create_thread(
-                    f"renum {ex.id} {step.id} #{attempt}"), deadline)  # fmt: skip
-                row, events = await self._open(ex, step, attempt, prompt, created)
-            _, run = await asyncio.gather(  # step_started goes out while the run starts
-                self._events.publish(events),
-                self._ensure_run(ex, step, attempt, row, deadline, keys),
-            )
+                if resumed:
+                    row, events = await self._open(ex, step, attempt, prompt, None)
+                    started = row["started_at"] or datetime.now(UTC)
+                    deadline -= (datetime.now(UTC) - started).total_seconds()
+                else:
+                    created = await self.new_thread(ex, step, attempt, deadline)
+                    row, events = await self._open(ex, step, attempt, prompt, created)
+                _, run = await asyncio.gather(  # step_started goes out while the run starts
+                    self._events.publish(events),
+                    self._ensure_run(ex, step, attempt, row, deadline, keys),
+                )
         except SunaError as exc:
             outcome = AttemptOutcome("failed", error=_suna_error(exc), retryable=_retryable(exc))
             return await self._finish(ex, step, attempt, None, None, outcome)
@@ -230,11 +268,21 @@ class StepRunner:
         if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
             _log.warning("run %s of %s/%s completed but its output could not be read; its"
                          " usage will be read again later", run_id, ex.id, step.id)  # fmt: skip
-            outcome = AttemptOutcome("failed", retryable=True, error=_error(
-                "suna_output_unavailable",
-                f"the run completed but its answer could not be read from Suna ({run_id})"))
+            outcome = AttemptOutcome(
+                "failed",
+                retryable=True,
+                error=_error(
+                    "suna_output_unavailable",
+                    f"the run completed but its answer could not be read from Suna ({run_id})",
+                ),
+            )
         elif final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
+            if successors is not None and outcome.result is not None:
+                cost = usage.priced.cost_usd if usage is not None else None
+                openings = await successors(outcome.result, cost)
+                return await self._finish(ex, step, attempt, run_id, thread_id, outcome, usage,
+                                          openings)  # fmt: skip
         elif final == "timeout":
             outcome = AttemptOutcome(
                 "failed",
@@ -250,6 +298,17 @@ class StepRunner:
                 "failed", error=_error(f"run_{final}", message), retryable=not billing
             )
         return await self._finish(ex, step, attempt, run_id, thread_id, outcome, usage)
+
+    async def new_thread(
+        self, ex: Execution, step: dsl.PlanStep, attempt: int, deadline: float | None = None
+    ) -> ThreadCreated:
+        """A new Suna thread for an attempt (transient failures tried again until ``deadline``,
+        by default the step's timeout from now)."""
+        if deadline is None:
+            deadline = time.monotonic() + step.options.timeout_s
+        return await self._transient(
+            lambda: self._suna.create_thread(f"renum {ex.id} {step.id} #{attempt}"), deadline
+        )
 
     async def _wait(self, run_id: str, deadline: float) -> RunResult:
         """Wait for the run (streaming) until the step's deadline.
@@ -316,9 +375,7 @@ class StepRunner:
         thread_id: str | None = row["suna_thread_id"]
         resumed = not row["inserted"]
         if thread_id is None:  # a row from before threads were created first
-            created = await self._transient(
-                lambda: self._suna.create_thread(f"renum {ex.id} {step.id} #{attempt}"), deadline
-            )
+            created = await self.new_thread(ex, step, attempt, deadline)
             thread_id = created.thread_id
             await self._pool.execute(
                 """UPDATE step_runs SET suna_thread_id = $4, suna_project_id = $5,
@@ -461,8 +518,7 @@ class StepRunner:
         except SunaError as exc:
             _log.warning("could not read the output of run %s: %s", run_id, type(exc).__name__)
             return None, None
-        services = forwarded if forwarded is not None else await services_of(self._pool,
-                                                                             ex.user_id)
+        services = forwarded if forwarded is not None else await services_of(self._pool, ex.user_id)
         return output.answer, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
@@ -536,12 +592,15 @@ class StepRunner:
     async def _finish(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str | None,
         thread_id: str | None, outcome: AttemptOutcome, usage: UsageRow | None = None,
+        openings: list[Opening] | None = None,
     ) -> AttemptOutcome:  # fmt: skip
         """Record the outcome, its events, the run's usage row and (completed) the step's
         part of the context snapshot, in one statement; then copy events and part to Redis.
 
         The usage row is inserted once per run id (a take-over that finishes the
-        same run adds nothing), and its event only when it was.
+        same run adds nothing), and its event only when it was. ``openings`` get their
+        first attempt's row and ``step_started`` in the same statement, after this
+        step's events, as :meth:`_open` would write them.
         """
         result = outcome.result
         base = {"step_id": step.id, "attempt": attempt, "suna_run_id": run_id}
@@ -557,6 +616,9 @@ class StepRunner:
                       and attempt < step.options.retry.max_attempts)  # fmt: skip
         kinds.append((_FINISH_EVENT[outcome.status], {
             **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
+        openings = openings or []
+        kinds.extend(("step_started", {"step_id": o.step.id, "agent_id": o.step.agent_id,
+                                       "attempt": 1}) for o in openings)  # fmt: skip
         args: list[Any] = [
             ex.id, step.id, attempt, outcome.status, result.text if result else None,
             {"data": result.data} if result and result.has_data else None,
@@ -580,6 +642,17 @@ class StepRunner:
             step.id, result)  # fmt: skip
         snap = "" if part is None else snapshot_merge_sql(
             "$1::uuid", param(part), when="EXISTS (SELECT 1 FROM r)") + ","  # fmt: skip
+        opens, opened_cols = "", ""
+        if openings:
+            worker = param(self._worker_id)
+            opens = _OPEN_NEXT_SQL.format(
+                worker=worker, ids=param([o.step.id for o in openings]),
+                agents=param([o.step.agent_id for o in openings]),
+                prompts=param([o.prompt for o in openings]),
+                threads=param([o.thread.thread_id for o in openings]),
+                projects=param([o.thread.project_id for o in openings]))  # fmt: skip
+            opened_cols = (f", {held_sql('$1', worker)} AS lease_held,"
+                           f" {sealed_keys_sql(param(ex.user_id))}")  # fmt: skip
         row = await self._pool.fetchrow(
             f"""WITH {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
@@ -587,9 +660,10 @@ class StepRunner:
                          {unread_sql(unread)}, updated_at = now()
                    WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
-               {snap} {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
+               {snap} {opens}
+               {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
                SELECT (SELECT duration_s FROM r) AS duration_s, {usage_at} AS usage_at,
-                      {EVENTS_APPENDED}""",
+                      {EVENTS_APPENDED} {opened_cols}""",
             *args,
         )
         duration_s = row["duration_s"]
@@ -605,9 +679,25 @@ class StepRunner:
             await self._events.publish(events, live)
         if duration_s is not None:
             metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
-        return outcome
+        if not openings or duration_s is None:
+            return outcome
+        return replace(outcome, opened=tuple(Opened(o, {
+            "suna_run_id": None, "suna_thread_id": o.thread.thread_id, "inserted": True,
+            "prompt": o.prompt, "lease_held": row["lease_held"],
+            "key_services": row["key_services"], "key_sealed": row["key_sealed"],
+        }) for o in openings))  # fmt: skip
 
 
+#: The ``nx`` CTE of _finish: first attempts of the next steps, as _open writes them.
+_OPEN_NEXT_SQL = """nx AS (
+          INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id, prompt,
+                                 worker_id, started_at, suna_thread_id, suna_project_id)
+          SELECT $1, s.step_id, 1, 'running', s.agent_id, s.prompt, {worker}, now(),
+                 s.thread_id, s.project_id
+            FROM unnest({ids}::text[], {agents}::text[], {prompts}::text[], {threads}::text[],
+                        {projects}::text[]) AS s(step_id, agent_id, prompt, thread_id, project_id)
+           WHERE EXISTS (SELECT 1 FROM r)
+       RETURNING 1),"""
 #: An events array whose first element (the usage event) stays only if ``u`` inserted a row.
 _IF_NEW_USAGE = "(CASE WHEN EXISTS (SELECT 1 FROM u) THEN {0} ELSE ({0})[2:] END)"
 _FINISH_EVENT = {"completed": "step_completed", "failed": "step_failed",

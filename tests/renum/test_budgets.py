@@ -157,6 +157,33 @@ async def test_counters_are_rebuilt_from_the_ledger_when_redis_lost_them(
     assert await redis.get(next(k for k in keys if ":user:" in k)) == "900000"
 
 
+async def test_a_reservation_can_count_a_cost_in_place_of_its_hold(db: Any, redis: Any) -> None:
+    """What a step opened with its predecessor's outcome reserves against: the predecessor's
+    cost (not counted yet) instead of its hold (not released yet)."""
+    await db.execute("INSERT INTO user_budgets (user_id, monthly_usd) VALUES ('dave', 1)")
+    await db.execute(
+        """INSERT INTO usage_log (suna_run_id, user_id, agent_id, cost_usd, priced)
+           VALUES ('d1', 'dave', 'a', 0.5, true)"""
+    )
+    guard = BudgetGuard(db, redis)
+    ex = "00000000-0000-0000-0000-000000000000"
+
+    async def reserve(**extra: Any) -> Any:
+        return await guard.reserve(execution_id=ex, execution_budget_usd=None, user_id="dave",
+                                   agent_id="a", hold_ttl_s=60, **extra)  # fmt: skip
+
+    first = await reserve()  # 0.5 spent; holds 0.5 (the agent's largest recent cost)
+    with pytest.raises(BudgetExceededError):  # 0.5 + 0.5 held ≥ 1
+        await reserve()
+    # the first step cost 0.4: 0.9 once counted, its hold gone; room for one more
+    second = await reserve(spent_usd=Decimal("0.4"), replacing=first)
+    assert second is not None
+    await guard.release(second)
+    with pytest.raises(BudgetExceededError) as exc:  # it cost 0.5: 1.0, no room
+        await reserve(spent_usd=Decimal("0.5"), replacing=first)
+    assert exc.value.spent_usd == Decimal(1)
+
+
 @pytest.mark.sim(agents=AGENTS)
 async def test_a_budget_set_mid_execution_stops_its_next_step(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any

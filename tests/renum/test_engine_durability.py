@@ -83,6 +83,59 @@ async def test_worker_killed_mid_step_another_finishes_without_duplicates(
     assert await db.fetchval("SELECT count(DISTINCT suna_run_id) FROM usage_log") == 8
 
 
+@pytest.mark.slow
+@pytest.mark.sim(agents=SLOW_AGENTS)
+async def test_worker_killed_between_opening_a_step_and_starting_it(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    """The first step's outcome statement also opened the second (row, thread, step_started);
+    the worker dies before the second step's prompt is in its thread. The survivor resumes it:
+    one prompt, one run, one step_started."""
+    team_id = await create_team(api, TWO_STEPS)
+    execution_id = (await launch(api, team_id, "hand over"))["execution_id"]
+    victim = engine.worker_process()
+    try:
+        await _wait_until(db, "SELECT count(*) = 1 FROM step_runs WHERE suna_thread_id IS NOT NULL")
+        sim.set_faults({"routes": [{"kind": "latency", "route": "add_message",
+                                    "latency_ms": 60_000}]})  # fmt: skip
+        await _wait_until(db, "SELECT count(*) = 2 FROM step_runs WHERE suna_thread_id IS NOT NULL")
+        victim.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(victim.wait)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    sim.set_faults({})
+    survivor = engine.worker_process()
+    try:
+        await _all_final(db)
+    finally:
+        survivor.terminate()
+        await asyncio.to_thread(survivor.wait, 30)
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "completed", execution
+    assert [s["attempt"] for s in execution["steps"]] == [1, 1]
+    events = await db.fetch(
+        """SELECT seq, type, data, created_at FROM execution_events WHERE execution_id = $1
+            ORDER BY seq""",
+        execution_id,
+    )
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    kinds = [(e["type"], (e["data"] or {}).get("step_id")) for e in events]
+    assert kinds.count(("step_started", "second")) == 1
+    # written by the statement that recorded the first step's outcome (one transaction,
+    # one now()), right after it
+    opened = kinds.index(("step_started", "second"))
+    assert opened == kinds.index(("step_completed", "first")) + 1
+    assert events[opened]["created_at"] == events[opened - 1]["created_at"]
+    stats = sim.stats()
+    assert stats.duplicate_starts == 0
+    assert stats.runs_started == 2
+    assert execution["steps"][1]["answer"] == "two: one: hand over"
+    thread = execution["steps"][1]["suna_thread_id"]
+    messages = sim.core.threads[thread].messages  # (the run is over: nothing changes them)
+    assert sum(1 for m in messages if m["type"] == "user") == 1  # the prompt, added once
+
+
 @pytest.mark.sim(agents=SLOW_AGENTS)
 async def test_redis_flushed_mid_run(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, redis: Any
