@@ -50,8 +50,10 @@ class ExecutionQueue:
         entry_id = await self._redis.xadd(EXECUTION_QUEUE, {"execution_id": execution_id})
         return str(entry_id)
 
-    async def read(self, consumer: str, *, count: int, block_ms: int) -> list[QueueEntry]:
-        """Read new entries for ``consumer``, blocking up to ``block_ms``."""
+    async def read(
+        self, consumer: str, *, count: int, block_ms: int | None
+    ) -> list[QueueEntry]:
+        """Read new entries for ``consumer``, blocking up to ``block_ms`` (None: not at all)."""
         try:
             reply: Any = await self._redis.xreadgroup(
                 WORKER_GROUP, consumer, {EXECUTION_QUEUE: ">"}, count=count, block=block_ms

@@ -151,7 +151,7 @@ class Worker:
                 )
                 if not entries:
                     entries = await self.queue.read(
-                        self.worker_id, count=free, block_ms=self.config.read_block_ms
+                        self.worker_id, count=free, block_ms=self._read_block_ms(idle_reads)
                     )
             except (RedisError, OSError) as exc:  # Redis away: the sweeper re-enqueues later
                 _log.warning("queue read failed (%s); retrying", type(exc).__name__)
@@ -163,6 +163,18 @@ class Worker:
                 idle_reads = 0 if entries or self._tasks else idle_reads + 1
                 if idle_reads >= 2 and not await self._unfinished_exists():
                     return
+
+    def _read_block_ms(self, idle_reads: int) -> int | None:
+        """How long the next queue read blocks (None: not at all).
+
+        A burst worker with nothing in flight reads without blocking until it has
+        seen the queue empty twice: Redis times blocked reads out only on its ~10 Hz
+        cron when idle, so a 20 ms block can take 100, and the exit would wait for
+        two of them. It blocks again while unfinished executions remain elsewhere.
+        """
+        if self.config.burst and not self._tasks and idle_reads < 2:
+            return None
+        return self.config.read_block_ms
 
     async def _slot_or_stop(self) -> None:
         """Wait until a slot frees up or the worker is asked to stop (a full worker still stops)."""
