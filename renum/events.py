@@ -94,11 +94,14 @@ async def record(conn: Any, execution_id: str, type_: str, data: dict[str, Any])
 EVENTS_APPENDED = "(SELECT base FROM ev_seq) AS ev_base, (SELECT max(created_at) FROM ev) AS ev_at"
 
 
-def append_events_sql(execution: str, types: str, datas: str, *, when: str = "true") -> str:
+def append_events_sql(
+    execution: str, types: str, datas: str, *, when: str = "true", also_set: str = ""
+) -> str:
     """Two CTEs, ``ev_seq`` and ``ev``, that append events inside a larger statement.
 
     ``execution``, ``types`` (text[]) and ``datas`` (jsonb[]) are SQL expressions,
-    usually parameters; ``when`` may make the append conditional on another CTE.
+    usually parameters; ``when`` may make the append conditional on another CTE, and
+    ``also_set`` adds assignments to the execution's update (its row is updated once).
     The statement should select :data:`EVENTS_APPENDED` for :func:`events_appended`.
     One statement then changes the state and records the events that describe
     it: one round trip and one commit, where :func:`record` in a transaction
@@ -107,8 +110,9 @@ def append_events_sql(execution: str, types: str, datas: str, *, when: str = "tr
     names it ``ev_seq`` with ``event_seq - n AS base``, and uses
     :func:`insert_events_sql` alone.
     """
+    extra = f", {also_set}" if also_set else ""
     return f"""ev_seq AS (
-          UPDATE executions SET event_seq = event_seq + cardinality({types}::text[])
+          UPDATE executions SET event_seq = event_seq + cardinality({types}::text[]){extra}
            WHERE id = {execution} AND ({when})
        RETURNING event_seq - cardinality({types}::text[]) AS base),
        {insert_events_sql(execution, types, datas)}"""

@@ -89,15 +89,17 @@ _COLUMNS = ("suna_run_id, user_id, team_id, execution_id, step_id, attempt, agen
             "cache_write_tokens, reasoning_tokens, llm_calls, cost_usd, priced, price_version")
 
 
-def usage_insert_sql(row: str) -> str:
+def usage_insert_sql(row: str, *, when: str = "true") -> str:
     """The ``u`` CTE: insert the usage row in ``row`` (a jsonb expression, see UsageRow).
 
-    ``RETURNING created_at`` gives nothing when the run was already recorded, so
-    the statement can make what follows (an event) conditional on ``u``.
+    ``RETURNING created_at`` gives nothing when the run was already recorded (or
+    ``when``, an SQL condition, is false), so the statement can make what follows
+    (an event) conditional on ``u``.
     """
     return f"""u AS (
           INSERT INTO usage_log ({_COLUMNS})
           SELECT {_COLUMNS} FROM jsonb_populate_record(NULL::usage_log, {row}::jsonb)
+           WHERE {when}
           ON CONFLICT (suna_run_id) DO NOTHING RETURNING created_at)"""
 
 

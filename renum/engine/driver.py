@@ -28,6 +28,7 @@ from renum.engine.leases import started_data
 from renum.engine.steps import (
     AttemptOutcome,
     Execution,
+    Followup,
     LeaseLostError,
     Opened,
     Opening,
@@ -78,6 +79,7 @@ class ExecutionDriver:
         self._attempts: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
         self._over_budget: dict[str, BudgetExceededError] = {}
+        self._completed = False  # a step's outcome statement completed the execution
         self._credentials = CredentialGate(deps.pool, deps.events, self.execution_id,
                                            self._ex.user_id, deps.worker_id,
                                            deps.credential_wait_s)  # fmt: skip
@@ -131,6 +133,9 @@ class ExecutionDriver:
         cancel_wait = asyncio.create_task(self._cancel.wait())
         try:
             while True:
+                if self._completed:
+                    metrics.EXECUTIONS.labels("completed").inc()
+                    return "completed"
                 if self._cancel.is_set():
                     return await self._stop_all("cancelled", None)
                 if time.monotonic() >= deadline:
@@ -243,7 +248,7 @@ class ExecutionDriver:
                 outcome = await self._deps.runner.run_attempt(
                     self._ex, step, attempt, prompt, cancelled=self._cancel.is_set,
                     resumed=resumed, opened=opened,
-                    successors=partial(self._open_next, step.id, hold=hold),
+                    followup=partial(self._followup, step.id, hold=hold),
                 )  # fmt: skip
             finally:
                 await self._release(hold)
@@ -251,6 +256,8 @@ class ExecutionDriver:
             self._attempts[step.id] = attempt
             for next_step in outcome.opened:  # in the same turn as the statement that opened them
                 self._spawn(next_step.opening.step.id, 1, opened=next_step)
+            if outcome.completed_execution:
+                self._completed = True
             if not (outcome.status == "failed" and outcome.retryable
                     and attempt < step.options.retry.max_attempts):  # fmt: skip
                 return outcome
@@ -268,31 +275,35 @@ class ExecutionDriver:
             hold_ttl_s=step.options.timeout_s + 60, spent_usd=spent_usd,
             replacing=replacing)  # fmt: skip
 
-    async def _open_next(
+    async def _followup(
         self, step_id: str, result: dsl.StepResult, cost_usd: Decimal | None, *,
         hold: Hold | None,
-    ) -> list[Opening]:  # fmt: skip
-        """The steps to open with ``step_id``'s outcome (its last running step's), if any.
+    ) -> Followup:  # fmt: skip
+        """What to write with ``step_id``'s outcome (its last running step's), if anything.
 
-        What the loop would start next once the outcome is in, when that is plain:
-        no other step is running, no cancel or budget refusal is pending, nothing is
-        to be skipped or cancelled first, and no next step waits for keys. Each gets
-        its budget hold and a thread here; on any refusal or Suna error nothing is
-        opened early and the loop starts them as usual. Their holds are reserved as
-        if the step's cost (``cost_usd``, not yet counted) were counted and its
-        ``hold`` released, as it will be.
+        What the loop would do next once the outcome is in, when that is plain: no
+        other step is running, no cancel or budget refusal is pending, and nothing is
+        to be skipped or cancelled first. Then either the execution completes, or the
+        next steps open, unless one waits for keys. Each gets its budget hold and a
+        thread here; on any refusal or Suna error nothing is opened early and the loop
+        starts them as usual. Their holds are reserved as if the step's cost
+        (``cost_usd``, not yet counted) were counted and its ``hold`` released, as it
+        will be.
         """
         if len(self._tasks) != 1 or self._cancel.is_set() or self._over_budget:
-            return []
+            return Followup()
         state = {**self._state, step_id: dsl.StepState("completed", result)}
         decision = self._scheduler.decide(state, initial_prompt=self._ex.initial_prompt)
+        if decision.skip or decision.cancel:
+            return Followup()
+        if decision.finished:
+            if decision.status != "completed":  # (a failure's summary is the loop's to write)
+                return Followup()
+            return Followup(completes=self._context(state))
         steps = [self._plan.step(s) for s in decision.start]
-        if (decision.skip or decision.cancel or not steps
-                or any(s.options.requires_keys for s in steps)):  # fmt: skip
-            return []
-        results = {k: v.result for k, v in state.items()
-                   if v.status == "completed" and v.result is not None}  # fmt: skip
-        context = self._ex.context.build(self._ex.initial_prompt, results)
+        if not steps or any(s.options.requires_keys for s in steps):
+            return Followup()
+        context = self._context(state)
         holds: list[Hold | None] = []
         try:
             for step in steps:
@@ -301,11 +312,11 @@ class ExecutionDriver:
                 *(self._deps.runner.new_thread(self._ex, s, 1) for s in steps)
             )
         except (BudgetExceededError, SunaError):
-            for hold in holds:
-                await self._release(hold)
-            return []
-        return [Opening(s, dsl.render_prompt(s, context), t, h)
-                for s, t, h in zip(steps, threads, holds, strict=True)]  # fmt: skip
+            for taken in holds:
+                await self._release(taken)
+            return Followup()
+        return Followup(tuple(Opening(s, dsl.render_prompt(s, context), t, h)
+                              for s, t, h in zip(steps, threads, holds, strict=True)))  # fmt: skip
 
     async def _release(self, hold: Hold | None) -> None:
         if hold is None or self._deps.budgets is None:
@@ -315,8 +326,8 @@ class ExecutionDriver:
         except Exception as exc:  # the hold expires on its own
             _log.warning("could not release a budget hold: %s", type(exc).__name__)
 
-    def _context(self) -> dict[str, Any]:
-        results = {k: v.result for k, v in self._state.items()
+    def _context(self, state: dict[str, dsl.StepState] | None = None) -> dict[str, Any]:
+        results = {k: v.result for k, v in (self._state if state is None else state).items()
                    if v.status == "completed" and v.result is not None}  # fmt: skip
         return self._ex.context.build(self._ex.initial_prompt, results)
 

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -61,7 +61,8 @@ from suna_client import (
     ThreadCreated,
 )
 
-__all__ = ["AttemptOutcome", "Execution", "LeaseLostError", "Opened", "Opening", "StepRunner"]
+__all__ = ["AttemptOutcome", "Execution", "Followup", "LeaseLostError", "Opened", "Opening",
+           "StepRunner"]  # fmt: skip
 
 _log = logging.getLogger("renum.engine.steps")
 T = TypeVar("T")
@@ -120,6 +121,18 @@ class Opened:
 
 
 @dataclass(frozen=True)
+class Followup:
+    """What the statement that records a completed step's outcome also writes."""
+
+    openings: tuple[Opening, ...] = ()
+    """The next steps' first attempts (their rows and ``step_started``)."""
+    completes: Mapping[str, Any] | None = None
+    """The execution completes with this outcome: its whole context, for Redis. The
+    statement then also sets the final status, writes ``execution_completed`` and lets
+    the lease go, as the driver's ``_finalize`` would, and only while the lease is held."""
+
+
+@dataclass(frozen=True)
 class AttemptOutcome:
     """How an attempt ended."""
 
@@ -128,7 +141,9 @@ class AttemptOutcome:
     error: dict[str, Any] | None = None
     retryable: bool = False
     opened: tuple[Opened, ...] = ()
-    """The steps opened with this outcome (see ``run_attempt``'s ``successors``)."""
+    """The steps opened with this outcome (see ``run_attempt``'s ``followup``)."""
+    completed_execution: bool = False
+    """The execution completed with this outcome (``Followup.completes``)."""
 
 
 def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -208,8 +223,7 @@ class StepRunner:
         cancelled: Callable[[], bool] = lambda: False,
         resumed: bool = True,
         opened: Opened | None = None,
-        successors: Callable[[dsl.StepResult, Decimal | None], Awaitable[list[Opening]]]
-        | None = None,
+        followup: Callable[[dsl.StepResult, Decimal | None], Awaitable[Followup]] | None = None,
     ) -> AttemptOutcome:
         """Run (or resume) one attempt to its end and record the outcome.
 
@@ -218,11 +232,12 @@ class StepRunner:
         Otherwise the row is read first and the attempt resumes from it. ``opened``
         is an attempt whose row an earlier step's outcome statement wrote.
 
-        ``successors``, given the step's result and cost once it completed, returns the steps
-        that start next, their threads created: the statement that records this
-        outcome also opens them (one statement where there would be two), and the
-        outcome carries them as ``opened``. A crash after that statement leaves them
-        as any opened attempt is left: a thread and no run, resumed by a take-over.
+        ``followup``, given the step's result and cost once it completed, says what
+        follows: the steps that start next, their threads created, or the execution's
+        completion. The statement that records this outcome also writes that (one
+        statement where there would be two), and the outcome carries it (``opened``,
+        ``completed_execution``). A crash after that statement leaves opened steps as
+        any opened attempt is left: a thread and no run, resumed by a take-over.
         """
         deadline = time.monotonic() + step.options.timeout_s
         try:
@@ -278,11 +293,11 @@ class StepRunner:
             )
         elif final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
-            if successors is not None and outcome.result is not None:
+            if followup is not None and outcome.result is not None:
                 cost = usage.priced.cost_usd if usage is not None else None
-                openings = await successors(outcome.result, cost)
+                then = await followup(outcome.result, cost)
                 return await self._finish(ex, step, attempt, run_id, thread_id, outcome, usage,
-                                          openings)  # fmt: skip
+                                          then)  # fmt: skip
         elif final == "timeout":
             outcome = AttemptOutcome(
                 "failed",
@@ -592,15 +607,14 @@ class StepRunner:
     async def _finish(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str | None,
         thread_id: str | None, outcome: AttemptOutcome, usage: UsageRow | None = None,
-        openings: list[Opening] | None = None,
+        then: Followup | None = None,
     ) -> AttemptOutcome:  # fmt: skip
         """Record the outcome, its events, the run's usage row and (completed) the step's
         part of the context snapshot, in one statement; then copy events and part to Redis.
 
         The usage row is inserted once per run id (a take-over that finishes the
-        same run adds nothing), and its event only when it was. ``openings`` get their
-        first attempt's row and ``step_started`` in the same statement, after this
-        step's events, as :meth:`_open` would write them.
+        same run adds nothing), and its event only when it was. ``then`` (see
+        :class:`Followup`) is written by the same statement, after this step's events.
         """
         result = outcome.result
         base = {"step_id": step.id, "attempt": attempt, "suna_run_id": run_id}
@@ -616,9 +630,12 @@ class StepRunner:
                       and attempt < step.options.retry.max_attempts)  # fmt: skip
         kinds.append((_FINISH_EVENT[outcome.status], {
             **base, "error": outcome.error, "will_retry": will_retry}))  # fmt: skip
-        openings = openings or []
+        then = then or Followup()
+        openings, completes = then.openings, then.completes is not None
         kinds.extend(("step_started", {"step_id": o.step.id, "agent_id": o.step.agent_id,
                                        "attempt": 1}) for o in openings)  # fmt: skip
+        if completes:
+            kinds.append(("execution_completed", {"status": "completed", "error": None}))
         args: list[Any] = [
             ex.id, step.id, attempt, outcome.status, result.text if result else None,
             {"data": result.data} if result and result.has_data else None,
@@ -635,14 +652,19 @@ class StepRunner:
         if usage is None:
             usage_cte, usage_at, types, datas = "", "NULL::timestamptz", "$8", "$9"
         else:  # the usage event (first) only if the row is new
-            usage_cte = usage_insert_sql(param(usage.row)) + ","
+            usage_cte = usage_insert_sql(
+                param(usage.row), when="EXISTS (SELECT 1 FROM held)" if completes else "true"
+            ) + ","
             usage_at = "(SELECT created_at FROM u)"
             types, datas = _IF_NEW_USAGE.format("$8::text[]"), _IF_NEW_USAGE.format("$9::jsonb[]")
         part = None if outcome.status != "completed" or result is None else ex.context.part(
             step.id, result)  # fmt: skip
         snap = "" if part is None else snapshot_merge_sql(
             "$1::uuid", param(part), when="EXISTS (SELECT 1 FROM r)") + ","  # fmt: skip
-        opens, opened_cols = "", ""
+        opens, opened_cols, held, mine = "", "", "", ""
+        if completes:  # only while the lease is ours, as _finalize: the row is locked first
+            held = _HELD_SQL.format(worker=param(self._worker_id))
+            mine = "AND EXISTS (SELECT 1 FROM held)"
         if openings:
             worker = param(self._worker_id)
             opens = _OPEN_NEXT_SQL.format(
@@ -654,14 +676,15 @@ class StepRunner:
             opened_cols = (f", {held_sql('$1', worker)} AS lease_held,"
                            f" {sealed_keys_sql(param(ex.user_id))}")  # fmt: skip
         row = await self._pool.fetchrow(
-            f"""WITH {usage_cte} r AS (
+            f"""WITH {held} {usage_cte} r AS (
                   UPDATE step_runs SET status = $4, answer = $5, output = $6, error = $7,
                          suna_run_id = coalesce(suna_run_id, {run}), finished_at = now(),
                          {unread_sql(unread)}, updated_at = now()
-                   WHERE execution_id = $1 AND step_id = $2 AND attempt = $3
+                   WHERE execution_id = $1 AND step_id = $2 AND attempt = $3 {mine}
                RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s),
                {snap} {opens}
-               {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)")}
+               {append_events_sql("$1::uuid", types, datas, when="EXISTS (SELECT 1 FROM r)",
+                                  also_set=_COMPLETED_SET if completes else "")}
                SELECT (SELECT duration_s FROM r) AS duration_s, {usage_at} AS usage_at,
                       {EVENTS_APPENDED} {opened_cols}""",
             *args,
@@ -671,7 +694,10 @@ class StepRunner:
         if usage is not None and usage.event is not None and not new_usage:
             kinds = kinds[1:]
         events = events_appended(ex.id, kinds, row)
-        live = None if part is None or not events else LiveContext.of(ex.id, part)
+        if completes and duration_s is None:
+            raise LeaseLostError(ex.id)  # nothing was written: the new owner finishes the step
+        live = None if part is None or not events else LiveContext.of(
+            ex.id, part if then.completes is None else then.completes)  # fmt: skip
         if usage is not None and new_usage:
             await asyncio.gather(self._events.publish(events, live),
                                  self._ledger.recorded(usage, row["usage_at"], []))  # fmt: skip
@@ -679,6 +705,8 @@ class StepRunner:
             await self._events.publish(events, live)
         if duration_s is not None:
             metrics.STEP_DURATION.labels(outcome.status).observe(max(0.0, duration_s))
+        if completes:
+            return replace(outcome, completed_execution=True)
         if not openings or duration_s is None:
             return outcome
         return replace(outcome, opened=tuple(Opened(o, {
@@ -688,6 +716,15 @@ class StepRunner:
         }) for o in openings))  # fmt: skip
 
 
+#: The ``held`` CTE of _finish when the execution completes: its row, locked, while ours.
+_HELD_SQL = """held AS (
+          SELECT 1 FROM executions
+           WHERE id = $1 AND lease_owner = {worker}
+             AND status IN ('queued', 'running', 'waiting_for_credentials')
+             FOR UPDATE),"""
+#: What completing an execution sets (as the driver's _finalize does).
+_COMPLETED_SET = ("status = 'completed', error = NULL, finished_at = now(), updated_at = now(),"
+                  " lease_owner = NULL, lease_expires_at = NULL")  # fmt: skip
 #: The ``nx`` CTE of _finish: first attempts of the next steps, as _open writes them.
 _OPEN_NEXT_SQL = """nx AS (
           INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id, prompt,

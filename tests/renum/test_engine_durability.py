@@ -137,6 +137,39 @@ async def test_worker_killed_between_opening_a_step_and_starting_it(
 
 
 @pytest.mark.sim(agents=SLOW_AGENTS)
+async def test_the_last_outcome_writes_nothing_once_the_lease_is_gone(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    """The statement that records the last step also completes the execution, so it writes
+    only while the lease is held: here another owner took it meanwhile. Once that owner's
+    lease expires, the execution is taken over and completed once."""
+    one_step = {"type": "sequential", "agents": [
+        {"agent_id": "first", "role": "first", "input": {"source": "initial_prompt"}}]}  # fmt: skip
+    team_id = await create_team(api, one_step)
+    execution_id = (await launch(api, team_id, "stolen"))["execution_id"]
+    async with engine.running(heartbeat_s=30.0):  # no heartbeat notices the theft first
+        await _wait_until(db, "SELECT count(*) = 1 FROM step_runs WHERE suna_run_id IS NOT NULL")
+        await db.execute("""UPDATE executions SET lease_owner = 'thief',
+                                   lease_expires_at = now() + interval '1 second'""")
+        await _all_final(db)
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "completed", execution
+    events = await db.fetch(
+        "SELECT seq, type, created_at FROM execution_events WHERE execution_id = $1 ORDER BY seq",
+        execution_id,
+    )
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["created_at"] == events[-2]["created_at"]  # one statement, one now()
+    types = [e["type"] for e in events]
+    for once in ("step_started", "usage_recorded", "step_output", "step_completed",
+                 "execution_completed"):  # fmt: skip
+        assert types.count(once) == 1, types
+    assert types[-2:] == ["step_completed", "execution_completed"]
+    assert sim.stats().runs_started == 1
+    assert await db.fetchval("SELECT count(*) FROM usage_log") == 1
+
+
+@pytest.mark.sim(agents=SLOW_AGENTS)
 async def test_redis_flushed_mid_run(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, redis: Any
 ) -> None:
