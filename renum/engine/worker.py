@@ -109,6 +109,7 @@ class Worker:
         self._drivers: dict[str, ExecutionDriver] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(self.config.concurrency)
+        self._drove = False  # whether this worker has taken an execution yet
         self._stopping = asyncio.Event()
         self._webhooks = WebhookDispatcher(resources.pool, resources.settings,
                                            poll_s=self.config.webhook_poll_s)  # fmt: skip
@@ -167,12 +168,13 @@ class Worker:
     def _read_block_ms(self, idle_reads: int) -> int | None:
         """How long the next queue read blocks (None: not at all).
 
-        A burst worker with nothing in flight reads without blocking until it has
-        seen the queue empty twice: Redis times blocked reads out only on its ~10 Hz
-        cron when idle, so a 20 ms block can take 100, and the exit would wait for
-        two of them. It blocks again while unfinished executions remain elsewhere.
+        A burst worker whose work is done (it drove something, nothing is in flight)
+        reads without blocking until it has seen the queue empty twice: Redis times
+        blocked reads out only on its ~10 Hz cron when idle, so a 20 ms block can take
+        100, and the exit would wait for two of them. It blocks again while unfinished
+        executions remain elsewhere, and, as before, while it has not driven anything.
         """
-        if self.config.burst and not self._tasks and idle_reads < 2:
+        if self.config.burst and self._drove and not self._tasks and idle_reads < 2:
             return None
         return self.config.read_block_ms
 
@@ -208,6 +210,7 @@ class Worker:
             await self.queue.ack(entry.entry_id)
             return
         driver = ExecutionDriver(self._deps, row)
+        self._drove = True
         self._drivers[driver.execution_id] = driver
         await self._slots.acquire()
         metrics.EXECUTIONS_IN_FLIGHT.inc()
