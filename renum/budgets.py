@@ -4,7 +4,7 @@ Before a step attempt starts, :meth:`BudgetGuard.reserve` runs one Lua script
 over every budget that applies: a step may start only while ``spent + held <
 limit`` in each, and then holds an *estimate* of its cost (the largest recent
 cost of the same agent for this user, else a default). The ledger adds each
-run's actual cost to ``spent`` (:meth:`BudgetGuard.add_spent`) and the hold is
+run's actual cost to ``spent`` (:meth:`BudgetGuard.spent`) and the hold is
 released when the attempt ends; holds expire on their own after the step's
 timeout, so a crashed worker leaks nothing for long. Concurrent steps
 therefore overshoot a budget by at most one step's cost (when the estimate is
@@ -32,7 +32,8 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from renum.errors import PaymentRequiredError
 from renum.redis_keys import BUDGETS_CHANNEL, budget_holds_key, budget_spent_key
@@ -43,6 +44,7 @@ __all__ = [
     "BudgetExceededError",
     "BudgetGuard",
     "Hold",
+    "SpentCount",
     "announce_budget_change",
     "month_bounds",
     "month_spent",
@@ -183,6 +185,27 @@ class BudgetExceededError(Exception):
                 "limit_usd": str(self.limit_usd), "spent_usd": str(self.spent_usd)}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class SpentCount:
+    """A recorded run's cost, to add to the budget counters Redis holds (missing ones are
+    left to be rebuilt), sent in the pipeline of the run's events."""
+
+    script: AsyncScript
+    keys: tuple[str, ...]
+    micro: int
+
+    def queue(self, pipe: Any) -> None:
+        """By the script's hash: a pipeline would otherwise check for it first."""
+        pipe.evalsha(self.script.sha, len(self.keys), *self.keys, self.micro)
+
+    async def settle(self, results: list[Any]) -> None:
+        """Redis lost its scripts (a restart): the script call loads it and adds."""
+        if isinstance(results[0], NoScriptError):
+            await self.script(keys=list(self.keys), args=[self.micro])
+        elif isinstance(results[0], Exception):
+            _log.warning("could not add to the budget counters: %s", type(results[0]).__name__)
+
+
 class BudgetGuard:
     """Reserves, releases and counts spend against budgets (shared by a worker's drivers)."""
 
@@ -264,14 +287,15 @@ class BudgetGuard:
                 pipe.hdel(key, hold.id)
             await pipe.execute()
 
-    async def add_spent(
+    def spent(
         self, *, user_id: str, execution_id: str | None, cost_usd: Decimal, at: datetime
-    ) -> None:
-        """Add a recorded run's cost to the counters Redis holds (missing ones are rebuilt)."""
+    ) -> SpentCount:
+        """A recorded run's cost, to add to the counters Redis holds with the run's events
+        (``EventLog.publish``); missing counters are rebuilt by the next reservation."""
         keys = [budget_spent_key(_user_scope(user_id, at))]
         if execution_id is not None:
             keys.append(budget_spent_key(f"execution:{execution_id}"))
-        await self._add(keys=keys, args=[_micro(cost_usd)])
+        return SpentCount(self._add, tuple(keys), _micro(cost_usd))
 
     async def _estimate(self, user_id: str, agent_id: str) -> Decimal:
         recent: Decimal | None = await self._pool.fetchval(

@@ -112,6 +112,9 @@ class LiveContext:
             pipe.hset(key, mapping=self.fields)
             pipe.expire(key, CONTEXT_TTL_S)
 
+    async def settle(self, results: list[Any]) -> None:
+        """Nothing to do: a missed write is restored from the snapshot by its reader."""
+
 
 class ContextStore:
     """Load execution contexts (the engine writes them with its outcomes and events)."""

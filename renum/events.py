@@ -16,12 +16,11 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from renum.context import LiveContext
 from renum.redis_keys import events_key
 
 __all__ = [
@@ -29,6 +28,7 @@ __all__ = [
     "TERMINAL_EVENTS",
     "Event",
     "EventLog",
+    "RedisWrite",
     "append_events_sql",
     "events_appended",
     "insert_events_sql",
@@ -47,6 +47,16 @@ STREAM_MAXLEN = 10_000
 STREAM_TTL_S = 24 * 3600
 #: While Redis is unreachable, followers re-read PostgreSQL this often.
 REDIS_RETRY_S = 1.0
+
+
+class RedisWrite(Protocol):
+    """Writes that go to Redis in the same pipeline as events (context fields, counters)."""
+
+    def queue(self, pipe: Any) -> None:
+        """Add the commands to the pipeline."""
+
+    async def settle(self, results: list[Any]) -> None:
+        """Look at the replies of the commands ``queue`` added (errors are replies here)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ class EventLog:
         self._pool = pool
         self._redis = redis
         self.heartbeat_s = heartbeat_s
-        self._pending: list[Event | LiveContext] = []
+        self._pending: list[Event | RedisWrite] = []
         self._queued = 0  # events ever queued for publishing
         self._taken = 0  # of those, taken by a sender
         self._send_lock = asyncio.Lock()
@@ -160,8 +170,8 @@ class EventLog:
         await self.publish([event])
         return event
 
-    async def publish(self, events: Iterable[Event], context: LiveContext | None = None) -> None:
-        """Copy recorded events (and context fields) to Redis; trouble is logged, not raised.
+    async def publish(self, events: Iterable[Event], *writes: RedisWrite | None) -> None:
+        """Copy recorded events (and other writes) to Redis; trouble is logged, not raised.
 
         Concurrent publishers share round trips: whoever holds the lock sends every
         write queued so far in one pipeline, and a publisher whose writes went out
@@ -170,9 +180,8 @@ class EventLog:
         sender is only a missed copy: followers fill gaps from PostgreSQL, and the
         context is restored from its snapshot (and written whole when the execution ends).
         """
-        mine: list[Event | LiveContext] = list(events)
-        if context is not None:
-            mine.append(context)
+        mine: list[Event | RedisWrite] = list(events)
+        mine.extend(w for w in writes if w is not None)
         if not mine:
             return
         self._pending.extend(mine)
@@ -185,12 +194,15 @@ class EventLog:
             self._taken = self._queued
             await self._send(batch)
 
-    async def _send(self, items: list[Event | LiveContext]) -> None:
+    async def _send(self, items: list[Event | RedisWrite]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
+                writes: list[tuple[RedisWrite, int, int]] = []
                 for item in items:
-                    if isinstance(item, LiveContext):
+                    if not isinstance(item, Event):
+                        start = len(pipe.command_stack)
                         item.queue(pipe)
+                        writes.append((item, start, len(pipe.command_stack)))
                         continue
                     key = events_key(item.execution_id)
                     fields: dict[Any, Any] = {
@@ -201,7 +213,9 @@ class EventLog:
                     pipe.xadd(key, fields, id=f"0-{item.seq}", maxlen=STREAM_MAXLEN)
                     if item.terminal:
                         pipe.expire(key, STREAM_TTL_S)
-                await pipe.execute(raise_on_error=False)
+                results = await pipe.execute(raise_on_error=False)
+            for write, start, end in writes:
+                await write.settle(results[start:end])
         except RedisError as exc:
             _log.warning("could not publish events to redis: %s", type(exc).__name__)
 

@@ -23,7 +23,14 @@ import genai_prices
 
 from renum import metrics
 from renum.budgets import BudgetGuard
-from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
+from renum.events import (
+    EVENTS_APPENDED,
+    Event,
+    EventLog,
+    RedisWrite,
+    append_events_sql,
+    events_appended,
+)
 from suna_client import RunUsage
 
 __all__ = [
@@ -172,21 +179,22 @@ class UsageLedger:
             usage.row["execution_id"], kinds, row) if kinds else [])  # fmt: skip
         return True
 
-    async def recorded(self, usage: UsageRow, at: datetime, events: list[Event]) -> None:
-        """What follows a new row's commit: its events, the metrics and the budget counters."""
-        await self._events.publish(events)
+    async def recorded(
+        self, usage: UsageRow, at: datetime, events: list[Event], *writes: RedisWrite | None
+    ) -> None:
+        """What follows a new row's commit: its events (with ``writes``, in one pipeline), the
+        budget counters (in it too) and the metrics."""
         priced, tokens = usage.priced, usage.usage
+        spent = None
+        if self._budgets is not None and priced.cost_usd:
+            spent = self._budgets.spent(user_id=usage.row["user_id"],
+                                        execution_id=usage.row["execution_id"],
+                                        cost_usd=priced.cost_usd, at=at)  # fmt: skip
+        await self._events.publish(events, *writes, spent)
         metrics.observe_usage(priced.provider, priced.model or tokens.model, {
             "input": tokens.input_tokens, "output": tokens.output_tokens,
             "cached": tokens.cached_tokens, "cache_write": tokens.cache_creation_tokens,
             "reasoning": tokens.reasoning_tokens}, priced.cost_usd)  # fmt: skip
-        if self._budgets is not None and priced.cost_usd:
-            try:
-                await self._budgets.add_spent(user_id=usage.row["user_id"],
-                                              execution_id=usage.row["execution_id"],
-                                              cost_usd=priced.cost_usd, at=at)  # fmt: skip
-            except Exception as exc:  # the counter is rebuilt from usage_log when it is off
-                _log.warning("could not add to the budget counters: %s", type(exc).__name__)
         if priced.cost_usd is None and tokens.model:
             _log.info(
                 "model %s is not priced by genai-prices; cost recorded as unknown", tokens.model

@@ -699,8 +699,7 @@ class StepRunner:
         live = None if part is None or not events else LiveContext.of(
             ex.id, part if then.completes is None else then.completes)  # fmt: skip
         if usage is not None and new_usage:
-            await asyncio.gather(self._events.publish(events, live),
-                                 self._ledger.recorded(usage, row["usage_at"], []))  # fmt: skip
+            await self._ledger.recorded(usage, row["usage_at"], events, live)
         else:
             await self._events.publish(events, live)
         if duration_s is not None:

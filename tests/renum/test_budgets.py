@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from renum.budgets import BudgetExceededError, BudgetGuard, month_spent
+from renum.events import EventLog
 from suna_sim import SunaSimulator
 from tests.conftest import ApiClient
 from tests.renum.conftest import Engine
@@ -182,6 +184,27 @@ async def test_a_reservation_can_count_a_cost_in_place_of_its_hold(db: Any, redi
     with pytest.raises(BudgetExceededError) as exc:  # it cost 0.5: 1.0, no room
         await reserve(spent_usd=Decimal("0.5"), replacing=first)
     assert exc.value.spent_usd == Decimal(1)
+
+
+async def test_a_cost_is_counted_with_the_events_even_after_redis_lost_its_scripts(
+    db: Any, redis: Any
+) -> None:
+    await db.execute("INSERT INTO user_budgets (user_id, monthly_usd) VALUES ('erin', 10)")
+    guard = BudgetGuard(db, redis)
+    hold = await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
+                               execution_budget_usd=None, user_id="erin", agent_id="a",
+                               hold_ttl_s=60)  # fmt: skip
+    assert hold is not None  # the month's counter exists now, at 0
+    (counter,) = await redis.keys("renum:budget:*erin*:spent")
+    events = EventLog(db, redis)
+    now = datetime.now(UTC)
+    await events.publish([], guard.spent(user_id="erin", execution_id=None,
+                                         cost_usd=Decimal("0.25"), at=now))  # fmt: skip
+    assert await redis.get(counter) == "250000"
+    await redis.script_flush()  # a Redis restart loses its scripts: the pipeline's EVALSHA fails
+    await events.publish([], guard.spent(user_id="erin", execution_id=None,
+                                         cost_usd=Decimal("0.5"), at=now))  # fmt: skip
+    assert await redis.get(counter) == "750000"
 
 
 @pytest.mark.sim(agents=AGENTS)
