@@ -308,9 +308,9 @@ class ExecutionDriver:
         try:
             for step in steps:
                 holds.append(await self._reserve(step, cost_usd, hold))
-            threads = await asyncio.gather(
-                *(self._deps.runner.new_thread(self._ex, s, 1) for s in steps)
-            )
+            making = [self._deps.runner.new_thread(self._ex, s, 1) for s in steps]
+            # (one step, the usual case: awaited as it is, not wrapped in a task)
+            threads = [await making[0]] if len(making) == 1 else await asyncio.gather(*making)
         except (BudgetExceededError, SunaError):
             for taken in holds:
                 await self._release(taken)
