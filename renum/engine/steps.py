@@ -283,14 +283,9 @@ class StepRunner:
         if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
             _log.warning("run %s of %s/%s completed but its output could not be read; its"
                          " usage will be read again later", run_id, ex.id, step.id)  # fmt: skip
-            outcome = AttemptOutcome(
-                "failed",
-                retryable=True,
-                error=_error(
-                    "suna_output_unavailable",
-                    f"the run completed but its answer could not be read from Suna ({run_id})",
-                ),
-            )
+            outcome = AttemptOutcome("failed", retryable=True, error=_error(
+                "suna_output_unavailable",
+                f"the run completed but its answer could not be read from Suna ({run_id})"))
         elif final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
             if followup is not None and outcome.result is not None:
@@ -533,7 +528,8 @@ class StepRunner:
         except SunaError as exc:
             _log.warning("could not read the output of run %s: %s", run_id, type(exc).__name__)
             return None, None
-        services = forwarded if forwarded is not None else await services_of(self._pool, ex.user_id)
+        services = forwarded if forwarded is not None else await services_of(self._pool,
+                                                                             ex.user_id)
         return output.answer, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
