@@ -285,10 +285,10 @@ class ExecutionDriver:
         other step is running, no cancel or budget refusal is pending, and nothing is
         to be skipped or cancelled first. Then either the execution completes, or the
         next steps open, unless one waits for keys. Each gets its budget hold and a
-        thread here; on any refusal or Suna error nothing is opened early and the loop
-        starts them as usual. Their holds are reserved as if the step's cost
-        (``cost_usd``, not yet counted) were counted and its ``hold`` released, as it
-        will be.
+        thread here (one try: Suna in trouble delays no outcome); on any refusal or
+        Suna error nothing is opened early and the loop starts them as usual. Their
+        holds are reserved as if the step's cost (``cost_usd``, not yet counted) were
+        counted and its ``hold`` released, as it will be.
         """
         if len(self._tasks) != 1 or self._cancel.is_set() or self._over_budget:
             return Followup()
@@ -308,7 +308,9 @@ class ExecutionDriver:
         try:
             for step in steps:
                 holds.append(await self._reserve(step, cost_usd, hold))
-            making = [self._deps.runner.new_thread(self._ex, s, 1) for s in steps]
+            # one try each: the outcome waits on them, and the loop tries again at leisure
+            once = time.monotonic()
+            making = [self._deps.runner.new_thread(self._ex, s, 1, once) for s in steps]
             # (one step, the usual case: awaited as it is, not wrapped in a task)
             threads = [await making[0]] if len(making) == 1 else await asyncio.gather(*making)
         except (BudgetExceededError, SunaError):
@@ -468,9 +470,7 @@ class ExecutionDriver:
         )  # fmt: skip
         if row["ev_base"] is None:
             raise LeaseLostError(self.execution_id)
-        await self._deps.events.publish(
-            events_appended(self.execution_id, [(kind, data)], row),
-            LiveContext.of(self.execution_id, self._context()),
-        )
+        await self._deps.events.publish(events_appended(self.execution_id, [(kind, data)], row),
+                                        LiveContext.of(self.execution_id, self._context()))
         metrics.EXECUTIONS.labels(status).inc()
         return status
