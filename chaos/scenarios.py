@@ -148,12 +148,16 @@ async def launch(dep: Deployment, team_id: str, count: int, start: int = 0,
 
 
 async def settle(dep: Deployment, timeout_s: float) -> None:
-    """Wait (bounded) until every execution is final and the simulator has no run left."""
+    """Wait (bounded) until every execution is final, every run's usage is read (the
+    workers read again what Suna would not give at first) and the simulator has no run
+    left."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             left = await dep.pool.fetchval(
-                "SELECT count(*) FROM executions WHERE status <> ALL($1::text[])", list(FINAL)
+                """SELECT (SELECT count(*) FROM executions WHERE status <> ALL($1::text[]))
+                        + (SELECT count(*) FROM step_runs WHERE usage_pending)""",
+                list(FINAL),
             )
         except Exception:  # PostgreSQL may be down: ask again
             left = -1

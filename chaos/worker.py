@@ -29,6 +29,7 @@ def config(settings: Settings) -> WorkerConfig:
         sweep_interval_s=1.0,
         sweep_grace_s=1.0,
         read_block_ms=200,
+        usage_retry_s=1.0,  # a run's unreadable usage is read again within the settle time
     )
 
 
