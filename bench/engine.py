@@ -49,6 +49,12 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _rss_kb() -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -153,22 +159,31 @@ class Bench:
         return {"engine": round(_pct(walls, 0.5) / 0.6, 4),
                 "bare_client": round(_pct([(0.2 + b / 1000) * 3 for b in bare], 0.5) / 0.6, 4)}
 
-    async def throughput(self, runs: int, concurrency: int, steps: int = 1) -> dict:
+    async def throughput(self, runs: int, concurrency: int, steps: int = 1,
+                         pairs: int = 3) -> dict:  # fmt: skip
         """Steps per second of ``runs`` steps in executions of ``steps`` zero-latency steps.
 
         With one step per execution every step also starts and ends an execution
         (lease, start and final writes, queue ack), so that figure is executions
         per second too; with five, the steps themselves dominate. The bare client
-        runs the same number of steps' Suna calls at the same concurrency.
+        runs the same number of steps' Suna calls at the same concurrency, right
+        after. A shared machine's speed drifts by more than the figure's own
+        variation, so ``pairs`` such pairs run one after another and the medians
+        are reported (the ratio is the median of the pairs' ratios).
         """
-        await self.reset()
-        await self.launch(_team("zero", steps), runs // steps)
-        wall = await self.drive(concurrency)
-        engine_rate = runs // steps * steps / wall
-        bare_rate = await bare_client_rate(self.settings.suna_base_url, runs, concurrency)
-        return {"steps_per_execution": steps, "steps_per_s": round(engine_rate, 1),
-                "bare_client_runs_per_s": round(bare_rate, 1),
-                "ratio": round(engine_rate / bare_rate, 3)}  # fmt: skip
+        engine_rates, bare_rates = [], []
+        for _ in range(pairs):
+            await self.reset()
+            await self.launch(_team("zero", steps), runs // steps)
+            wall = await self.drive(concurrency)
+            engine_rates.append(runs // steps * steps / wall)
+            bare_rates.append(await bare_client_rate(self.settings.suna_base_url, runs,
+                                                     concurrency))  # fmt: skip
+        ratios = [e / b for e, b in zip(engine_rates, bare_rates, strict=True)]
+        return {"steps_per_execution": steps, "steps_per_s": round(_median(engine_rates), 1),
+                "bare_client_runs_per_s": round(_median(bare_rates), 1),
+                "ratio": round(_median(ratios), 3),
+                "ratios": [round(r, 3) for r in ratios]}  # fmt: skip
 
     async def processes(self, runs: int, workers: int, concurrency: int) -> float:
         """Steps per second of ``workers`` ``renum worker --burst`` processes sharing the queue.
@@ -321,6 +336,8 @@ def _print(results: dict[str, Any]) -> None:
         print(
             f"throughput, {t['steps_per_execution']}-step executions: {t['steps_per_s']} steps/s"
             f" vs bare client {t['bare_client_runs_per_s']} runs/s = {t['ratio'] * 100:.1f} %"
+            f" (median of {len(t['ratios'])} pairs: "
+            + ", ".join(f"{r * 100:.1f}" for r in t["ratios"]) + " %)"
         )
     w = results["worker_processes"]
     print(
