@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 from typing import Any
 
 import pytest
@@ -50,6 +51,21 @@ async def _all_final(db: Any, timeout_s: float = 60) -> None:
         "('queued', 'running', 'waiting_for_credentials'))", timeout_s=timeout_s)  # fmt: skip
 
 
+async def _sigkill(victim: subprocess.Popen[bytes]) -> None:
+    victim.send_signal(signal.SIGKILL)
+    await asyncio.to_thread(victim.wait)
+
+
+async def _survivor_finishes(engine: Engine, db: Any) -> None:
+    """A new worker process drives every execution to its end."""
+    survivor = engine.worker_process()
+    try:
+        await _all_final(db)
+    finally:
+        survivor.terminate()
+        await asyncio.to_thread(survivor.wait, 30)
+
+
 @pytest.mark.slow
 @pytest.mark.sim(agents=SLOW_AGENTS)
 async def test_worker_killed_mid_step_another_finishes_without_duplicates(
@@ -61,17 +77,11 @@ async def test_worker_killed_mid_step_another_finishes_without_duplicates(
     try:
         # kill once every execution has a run in Suna, before any has finished its step
         await _wait_until(db, "SELECT count(*) = 4 FROM step_runs WHERE suna_run_id IS NOT NULL")
-        victim.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(victim.wait)
+        await _sigkill(victim)
     finally:
         if victim.poll() is None:
             victim.kill()
-    survivor = engine.worker_process()
-    try:
-        await _all_final(db)
-    finally:
-        survivor.terminate()
-        await asyncio.to_thread(survivor.wait, 30)
+    await _survivor_finishes(engine, db)
     for execution_id in ids:
         execution = await get_json(api, f"/v1/executions/{execution_id}")
         assert execution["status"] == "completed", execution
@@ -99,18 +109,12 @@ async def test_worker_killed_between_opening_a_step_and_starting_it(
         sim.set_faults({"routes": [{"kind": "latency", "route": "add_message",
                                     "latency_ms": 60_000}]})  # fmt: skip
         await _wait_until(db, "SELECT count(*) = 2 FROM step_runs WHERE suna_thread_id IS NOT NULL")
-        victim.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(victim.wait)
+        await _sigkill(victim)
     finally:
         if victim.poll() is None:
             victim.kill()
     sim.set_faults({})
-    survivor = engine.worker_process()
-    try:
-        await _all_final(db)
-    finally:
-        survivor.terminate()
-        await asyncio.to_thread(survivor.wait, 30)
+    await _survivor_finishes(engine, db)
     execution = await get_json(api, f"/v1/executions/{execution_id}")
     assert execution["status"] == "completed", execution
     assert [s["attempt"] for s in execution["steps"]] == [1, 1]
