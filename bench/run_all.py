@@ -34,6 +34,7 @@ RESULT_PREFIX = "RESULT "
 #: Arguments of the quick (default) run, per script; scripts not listed run with their own.
 QUICK_ARGS: dict[str, list[str]] = {
     "engine": ["--quick", "--waiting", "2000"],
+    "cpu": ["--runs", "500", "--pairs", "1"],
     "suna_client": ["--runs", "200", "--detect-runs", "100", "--concurrent", "500"],
     "dsl": ["--runs", "200"],
 }
