@@ -105,7 +105,8 @@ async def test_worker_killed_between_opening_a_step_and_starting_it(
     execution_id = (await launch(api, team_id, "hand over"))["execution_id"]
     victim = engine.worker_process()
     try:
-        await _wait_until(db, "SELECT count(*) = 1 FROM step_runs WHERE suna_thread_id IS NOT NULL")
+        # the first step's run has started (so its prompt is in): hold the next prompts back
+        await _wait_until(db, "SELECT count(*) = 1 FROM step_runs WHERE suna_run_id IS NOT NULL")
         sim.set_faults({"routes": [{"kind": "latency", "route": "add_message",
                                     "latency_ms": 60_000}]})  # fmt: skip
         await _wait_until(db, "SELECT count(*) = 2 FROM step_runs WHERE suna_thread_id IS NOT NULL")
