@@ -24,7 +24,7 @@ from renum.budgets import BudgetExceededError, BudgetGuard, Hold
 from renum.context import LiveContext
 from renum.engine.credentials import CredentialGate
 from renum.engine.infra import is_infrastructure_error
-from renum.engine.leases import started_data
+from renum.engine.leases import driving_sql, finish_set_sql, started_data
 from renum.engine.steps import (
     AttemptOutcome,
     Execution,
@@ -458,11 +458,8 @@ class ExecutionDriver:
         kind, data = _FINAL_EVENT[status], {"status": status, "error": error}
         row = await self._deps.pool.fetchrow(
             f"""WITH ev_seq AS (
-                  UPDATE executions SET status = $2, error = $3, finished_at = now(),
-                         updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-                         event_seq = event_seq + 1
-                   WHERE id = $1 AND lease_owner = $4
-                     AND status IN ('queued', 'running', 'waiting_for_credentials')
+                  UPDATE executions SET {finish_set_sql("$2", "$3")}, event_seq = event_seq + 1
+                   WHERE id = $1 AND {driving_sql("$4")}
                RETURNING event_seq - 1 AS base),
                {insert_events_sql("$1::uuid", "$5", "$6")}
                SELECT {EVENTS_APPENDED}""",

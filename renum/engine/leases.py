@@ -13,7 +13,8 @@ from typing import Any
 
 from renum.events import EVENTS_APPENDED, insert_events_sql
 
-__all__ = ["ACTIVE_STATUSES", "acquire", "held_sql", "release", "renew", "started_data"]
+__all__ = ["ACTIVE_STATUSES", "acquire", "driving_sql", "finish_set_sql", "held_sql", "release",
+           "renew", "started_data"]  # fmt: skip
 
 #: Statuses of executions that still need a driver.
 ACTIVE_STATUSES = ("queued", "running", "waiting_for_credentials")
@@ -81,6 +82,21 @@ def held_sql(execution: str, owner: str) -> str:
     """
     return (f"(SELECT lease_owner = {owner} AND lease_expires_at > now()"
             f" FROM executions WHERE id = {execution})")  # fmt: skip
+
+
+def driving_sql(owner: str) -> str:
+    """SQL condition on an ``executions`` row: still unfinished and its lease ``owner``'s
+    (what the statement that ends an execution checks; expiry aside, as a take-over's
+    first write would tell)."""
+    active = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
+    return f"lease_owner = {owner} AND status IN ({active})"
+
+
+def finish_set_sql(status: str, error: str) -> str:
+    """The assignments that end an execution (``status`` and ``error`` are SQL expressions):
+    its final status and error, ``finished_at``, and the lease let go."""
+    return (f"status = {status}, error = {error}, finished_at = now(), updated_at = now(),"
+            " lease_owner = NULL, lease_expires_at = NULL")  # fmt: skip
 
 
 async def release(pool: Any, execution_id: str, owner: str) -> None:

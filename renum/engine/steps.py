@@ -38,7 +38,7 @@ from typing import Any, Literal, TypeVar
 import dsl
 from renum import metrics
 from renum.context import LiveContext, snapshot_merge_sql
-from renum.engine.leases import held_sql
+from renum.engine.leases import driving_sql, finish_set_sql, held_sql
 from renum.engine.reconcile import unread_sql
 from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
@@ -659,7 +659,7 @@ class StepRunner:
             "$1::uuid", param(part), when="EXISTS (SELECT 1 FROM r)") + ","  # fmt: skip
         opens, opened_cols, held, mine = "", "", "", ""
         if completes:  # only while the lease is ours, as _finalize: the row is locked first
-            held = _HELD_SQL.format(worker=param(self._worker_id))
+            held = _HELD_SQL.format(driving=driving_sql(param(self._worker_id)))
             mine = "AND EXISTS (SELECT 1 FROM held)"
         if openings:
             worker = param(self._worker_id)
@@ -713,13 +713,9 @@ class StepRunner:
 
 #: The ``held`` CTE of _finish when the execution completes: its row, locked, while ours.
 _HELD_SQL = """held AS (
-          SELECT 1 FROM executions
-           WHERE id = $1 AND lease_owner = {worker}
-             AND status IN ('queued', 'running', 'waiting_for_credentials')
-             FOR UPDATE),"""
+          SELECT 1 FROM executions WHERE id = $1 AND {driving} FOR UPDATE),"""
 #: What completing an execution sets (as the driver's _finalize does).
-_COMPLETED_SET = ("status = 'completed', error = NULL, finished_at = now(), updated_at = now(),"
-                  " lease_owner = NULL, lease_expires_at = NULL")  # fmt: skip
+_COMPLETED_SET = finish_set_sql("'completed'", "NULL")
 #: The ``nx`` CTE of _finish: first attempts of the next steps, as _open writes them.
 _OPEN_NEXT_SQL = """nx AS (
           INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id, prompt,
