@@ -23,18 +23,11 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import engine as eb  # bench/engine.py: the runs and the simulator it starts
-
-from renum.db import migrate
-from renum.keys import generate_master_key
-from renum.resources import open_resources
-from renum.settings import Settings
 
 PROCESSES = ("worker", "simulator", "postgres", "redis")
 #: PostgreSQL backends report their transaction counts at most once a second.
@@ -96,37 +89,25 @@ async def _measure(
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="renum-bench-cpu-"))
-    agents_file = tmp / "agents.json"
-    agents_file.write_text(json.dumps(eb.AGENTS))
-    sim, sim_url = eb.start_simulator(agents_file)
-    os.environ.update(SUNA_BASE_URL=sim_url, SUNA_JWT_SECRET=eb.SECRET, RENUM_DATA_DIR=str(tmp))
-    os.environ.setdefault("RENUM_MASTER_KEYS", generate_master_key("bench"))  # a throwaway
-    settings = Settings(RENUM_DB_POOL_MAX=20)
     results: dict[str, Any] = {}
-    try:
-        async with open_resources(settings) as resources:
-            await migrate(resources.database_url)
-            bench = eb.Bench(settings, resources)
-            for steps in args.steps:
-                await bench.throughput(200, 100, steps=steps, pairs=1)  # warm-up
-                engine_runs, bare_runs = [], []
-                for _ in range(args.pairs):
-                    await bench.reset()
-                    await bench.launch(eb._team("zero", steps), args.runs // steps)
-                    count = args.runs // steps * steps
-                    engine_runs.append(await _measure(
-                        resources, sim.pid, count, lambda: bench.drive(100)))  # fmt: skip
-                    bare_runs.append(await _measure(
-                        resources, sim.pid, count,
-                        partial(eb.bare_client_rate, sim_url, count, 100)))  # fmt: skip
-                results[f"steps_{steps}"] = {
-                    side: {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
-                    for side, runs in (("engine", engine_runs), ("bare_client", bare_runs))
-                }
-    finally:
-        sim.terminate()
-        sim.wait(10)
+    async with eb.bench_stack() as (bench, sim):
+        sim_url, resources = bench.settings.suna_base_url, bench.resources
+        for steps in args.steps:
+            await bench.throughput(200, 100, steps=steps, pairs=1)  # warm-up
+            engine_runs, bare_runs = [], []
+            for _ in range(args.pairs):
+                await bench.reset()
+                await bench.launch(eb._team("zero", steps), args.runs // steps)
+                count = args.runs // steps * steps
+                engine_runs.append(await _measure(
+                    resources, sim.pid, count, lambda: bench.drive(100)))  # fmt: skip
+                bare_runs.append(await _measure(
+                    resources, sim.pid, count,
+                    partial(eb.bare_client_rate, sim_url, count, 100)))  # fmt: skip
+            results[f"steps_{steps}"] = {
+                side: {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
+                for side, runs in (("engine", engine_runs), ("bare_client", bare_runs))
+            }
     return results
 
 

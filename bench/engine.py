@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +289,10 @@ def start_simulator(agents_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, proc.stdout.readline().decode().strip()
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
+@asynccontextmanager
+async def bench_stack() -> AsyncIterator[tuple[Bench, subprocess.Popen[bytes]]]:
+    """What every engine figure runs on: the simulator in its own process (as Suna would
+    be), the servers (DATABASE_URL / REDIS_URL, else embedded) migrated, and a Bench."""
     tmp = Path(tempfile.mkdtemp(prefix="renum-bench-"))
     agents_file = tmp / "agents.json"
     agents_file.write_text(json.dumps(AGENTS))
@@ -295,27 +300,31 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(SUNA_BASE_URL=sim_url, SUNA_JWT_SECRET=SECRET, RENUM_DATA_DIR=str(tmp))
     os.environ.setdefault("RENUM_MASTER_KEYS", generate_master_key("bench"))  # a throwaway
     settings = Settings(RENUM_DB_POOL_MAX=20)
-    results: dict[str, Any] = {}
     try:
         async with open_resources(settings) as resources:
             await migrate(resources.database_url)
-            bench = Bench(settings, resources)
-            await bench.overhead(5)  # warm-up: connections, caches; not reported
-            levels = [1, 100] if args.quick else [1, 100, 1000]
-            results["overhead_per_step"] = [await bench.overhead(n) for n in levels]
-            results["wall_over_critical_path"] = await bench.critical_path()
-            runs = 300 if args.quick else 1000
-            results["throughput"] = await bench.throughput(runs, 100)
-            results["throughput_5_step"] = await bench.throughput(runs, 100, steps=5)
-            one = await bench.processes(runs * 2, 1, 100)
-            two = await bench.processes(runs * 2, 2, 100)
-            results["worker_processes"] = {"one_steps_per_s": round(one, 1),
-                                           "two_steps_per_s": round(two, 1),
-                                           "two_over_one": round(two / one, 3)}  # fmt: skip
-            results["memory"] = await bench.memory(args.waiting)
+            yield Bench(settings, resources), sim
     finally:
         sim.terminate()
         sim.wait(10)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    async with bench_stack() as (bench, _sim):
+        await bench.overhead(5)  # warm-up: connections, caches; not reported
+        levels = [1, 100] if args.quick else [1, 100, 1000]
+        results["overhead_per_step"] = [await bench.overhead(n) for n in levels]
+        results["wall_over_critical_path"] = await bench.critical_path()
+        runs = 300 if args.quick else 1000
+        results["throughput"] = await bench.throughput(runs, 100)
+        results["throughput_5_step"] = await bench.throughput(runs, 100, steps=5)
+        one = await bench.processes(runs * 2, 1, 100)
+        two = await bench.processes(runs * 2, 2, 100)
+        results["worker_processes"] = {"one_steps_per_s": round(one, 1),
+                                       "two_steps_per_s": round(two, 1),
+                                       "two_over_one": round(two / one, 3)}  # fmt: skip
+        results["memory"] = await bench.memory(args.waiting)
     return results
 
 
