@@ -109,7 +109,8 @@ def append_events_sql(
 ) -> str:
     """Two CTEs, ``ev_seq`` and ``ev``, that append events inside a larger statement.
 
-    ``execution``, ``types`` (text[]) and ``datas`` (jsonb[]) are SQL expressions,
+    ``execution``, ``types`` (text[]) and ``datas`` (a jsonb array, the events'
+    data in the same order: one parameter, encoded at once) are SQL expressions,
     usually parameters; ``when`` may make the append conditional on another CTE, and
     ``also_set`` adds assignments to the execution's update (its row is updated once).
     The statement should select :data:`EVENTS_APPENDED` for :func:`events_appended`.
@@ -132,9 +133,8 @@ def insert_events_sql(execution: str, types: str, datas: str) -> str:
     """The ``ev`` CTE: events numbered from ``ev_seq.base + 1`` (see append_events_sql)."""
     return f"""ev AS (
           INSERT INTO execution_events (execution_id, seq, type, data)
-          SELECT {execution}, ev_seq.base + t.n, t.type, t.data
-            FROM ev_seq,
-                 unnest({types}::text[], {datas}::jsonb[]) WITH ORDINALITY AS t(type, data, n)
+          SELECT {execution}, ev_seq.base + t.n, t.type, ({datas}::jsonb) -> (t.n::int - 1)
+            FROM ev_seq, unnest({types}::text[]) WITH ORDINALITY AS t(type, n)
        RETURNING created_at)"""
 
 

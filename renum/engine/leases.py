@@ -46,7 +46,7 @@ async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any
                      e.started_at, e.cancel_requested, prior.status AS prior_status,
                      e.event_seq - 1 AS base),
            {insert_events_sql("$1::uuid", if_queued.format("$5::text[]"),
-                              if_queued.format("$6::jsonb[]"))}
+                              if_queued.format("$6::jsonb"))}
         SELECT ev_seq.*, {EVENTS_APPENDED} FROM ev_seq""",
         execution_id, owner, ttl_s, list(ACTIVE_STATUSES), ["execution_started"],
         [started_data(owner)],

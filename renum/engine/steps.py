@@ -652,7 +652,8 @@ class StepRunner:
                 param(usage.row), when="EXISTS (SELECT 1 FROM held)" if completes else "true"
             ) + ","
             usage_at = "(SELECT created_at FROM u)"
-            types, datas = _IF_NEW_USAGE.format("$8::text[]"), _IF_NEW_USAGE.format("$9::jsonb[]")
+            types = _IF_NEW_USAGE.format("$8::text[]", "($8::text[])[2:]")
+            datas = _IF_NEW_USAGE.format("$9::jsonb", "$9::jsonb - 0")
         part = None if outcome.status != "completed" or result is None else ex.context.part(
             step.id, result)  # fmt: skip
         snap = "" if part is None else snapshot_merge_sql(
@@ -726,8 +727,8 @@ _OPEN_NEXT_SQL = """nx AS (
                         {projects}::text[]) AS s(step_id, agent_id, prompt, thread_id, project_id)
            WHERE EXISTS (SELECT 1 FROM r)
        RETURNING 1),"""
-#: An events array whose first element (the usage event) stays only if ``u`` inserted a row.
-_IF_NEW_USAGE = "(CASE WHEN EXISTS (SELECT 1 FROM u) THEN {0} ELSE ({0})[2:] END)"
+#: Events (types, data) whose first one (the usage event) stays only if ``u`` inserted a row.
+_IF_NEW_USAGE = "(CASE WHEN EXISTS (SELECT 1 FROM u) THEN {0} ELSE {1} END)"
 _FINISH_EVENT = {"completed": "step_completed", "failed": "step_failed",
                  "cancelled": "step_cancelled"}  # fmt: skip
 
