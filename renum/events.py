@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,9 @@ STREAM_MAXLEN = 10_000
 STREAM_TTL_S = 24 * 3600
 #: While Redis is unreachable, followers re-read PostgreSQL this often.
 REDIS_RETRY_S = 1.0
+#: The longest one blocking read of a stream lasts: under the socket timeout of the
+#: Redis client (redis-py's default is 5 s), past which a read fails as a timeout.
+STREAM_BLOCK_MAX_S = 4.0
 
 
 class RedisWrite(Protocol):
@@ -260,18 +264,29 @@ class EventLog:
                     return
 
     async def _read_stream(self, execution_id: str, last: int) -> list[Event] | None:
-        try:
-            reply: Any = await self._redis.xread(
-                {events_key(execution_id): f"0-{last}"},
-                count=500,
-                block=int(self.heartbeat_s * 1000),
-            )
-        except RedisError as exc:
-            _log.warning("event stream read failed (%s); using PostgreSQL", type(exc).__name__)
-            await asyncio.sleep(REDIS_RETRY_S)
-            return None
-        if not reply:
-            return None
+        """Entries after ``last``, waiting up to the heartbeat interval; None if none came.
+
+        One blocking read lasts at most :data:`STREAM_BLOCK_MAX_S`: a read that
+        blocks past the Redis client's socket timeout is cut off as a timeout.
+        """
+        deadline = time.monotonic() + self.heartbeat_s
+        while True:
+            block_s = min(deadline - time.monotonic(), STREAM_BLOCK_MAX_S)
+            if block_s <= 0:
+                return None
+            try:
+                reply: Any = await self._redis.xread(
+                    {events_key(execution_id): f"0-{last}"},
+                    count=500,
+                    block=max(1, int(block_s * 1000)),
+                )
+            except RedisError as exc:
+                _log.warning("event stream read failed (%s); using PostgreSQL",
+                             type(exc).__name__)  # fmt: skip
+                await asyncio.sleep(REDIS_RETRY_S)
+                return None
+            if reply:
+                break
         events = []
         for _key, entries in reply:
             for entry_id, fields in entries:
