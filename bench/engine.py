@@ -4,9 +4,10 @@ Run: .venv/bin/python bench/engine.py [--quick] [--waiting N]
 
 Uses DATABASE_URL / REDIS_URL when set, else embedded servers in a temporary
 directory. The Suna simulator runs in its own process (as Suna would); one
-Renum worker runs in this process, on uvloop as `renum worker` does, so its
-memory can be read; the scaling figure starts real `renum worker` processes. Printed, never
-asserted: machines are noisy. The last line is ``RESULT {json}``.
+Renum worker runs in this process, on uvloop and with the collector tuned
+(``tune_gc``) as in `renum worker`, so its memory can be read; the scaling
+figure starts real `renum worker` processes. Printed, never asserted: machines
+are noisy. The last line is ``RESULT {json}``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from renum.db import migrate
 from renum.engine.queue import ExecutionQueue
-from renum.engine.worker import Worker, WorkerConfig
+from renum.engine.worker import Worker, WorkerConfig, tune_gc
 from renum.keys import generate_master_key
 from renum.resources import open_resources
 from renum.settings import Settings
@@ -303,6 +304,7 @@ async def bench_stack() -> AsyncIterator[tuple[Bench, subprocess.Popen[bytes]]]:
     try:
         async with open_resources(settings) as resources:
             await migrate(resources.database_url)
+            tune_gc()  # as `renum worker` does
             yield Bench(settings, resources), sim
     finally:
         sim.terminate()

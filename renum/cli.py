@@ -91,7 +91,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
-    from renum.engine.worker import Worker, WorkerConfig
+    from renum.engine.worker import Worker, WorkerConfig, tune_gc
     from renum.resources import open_resources
     from renum.suna import build_suna_client
 
@@ -109,6 +109,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
         port = args.metrics_port if args.metrics_port is not None else settings.worker_metrics_port
         serve_worker_metrics(port, settings.host)
+        tune_gc()
         async with open_resources(settings) as resources, build_suna_client(settings) as suna:
             worker = Worker(resources, suna, config)
             loop = asyncio.get_running_loop()

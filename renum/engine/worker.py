@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -39,13 +40,16 @@ from renum.usage import UsageLedger
 from renum.webhooks import WebhookDispatcher
 from suna_client import SunaClient
 
-__all__ = ["Worker", "WorkerConfig"]
+__all__ = ["Worker", "WorkerConfig", "tune_gc"]
 
 _log = logging.getLogger("renum.engine.worker")
 #: Pause before reading the queue again after a Redis error.
 REDIS_RETRY_S = 1.0
 #: Advisory lock held while sweeping, so one worker sweeps at a time.
 SWEEP_LOCK_KEY = 0x72656E7377
+#: Net allocations between two collections of the young generation in a worker
+#: (CPython's own threshold is 700); see tune_gc.
+GC_YOUNG_THRESHOLD = 10_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,21 @@ class WorkerConfig:
     """How often due webhook deliveries are looked for (renum.webhooks)."""
     usage_retry_s: float = 30.0
     """First wait before a run's unreadable usage is read again (renum.engine.reconcile)."""
+
+
+def tune_gc() -> None:
+    """Collect the young generation after 10,000 net allocations, not CPython's 700.
+
+    Called once by ``renum worker`` (and bench/ where it runs a worker in its
+    own process). A step's objects are freed by reference counting as it goes,
+    so the collector finds little among them, yet walks every young object
+    each time it runs. bench/instructions.py measured 9.91 -> 9.67 M
+    instructions per step of one-step executions, 8.23 -> 8.13 M of five-step
+    ones. Cyclic garbage is still collected, a little later; the older
+    generations keep CPython's thresholds.
+    """
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def default_worker_id() -> str:
