@@ -6,7 +6,7 @@ Each script runs in its own process with its output passed through; its last
 ``RESULT {json}`` line is kept. Everything lands in ``bench/results.json``
 (with the machine it came from) and one summary table is printed at the end.
 
-The default is a quick run (under ~10 minutes on 2 cores). ``BENCH_FULL=1``
+The default is a quick run (about 10 minutes on 2 cores). ``BENCH_FULL=1``
 runs every script with its own (full-size) defaults. ``BENCH_ARGS_<SCRIPT>``
 replaces the arguments of one script, e.g.
 ``BENCH_ARGS_ENGINE="--waiting 10000"`` or ``BENCH_ARGS_SUNA_CLIENT="--runs 1000"``.
@@ -35,6 +35,7 @@ RESULT_PREFIX = "RESULT "
 QUICK_ARGS: dict[str, list[str]] = {
     "engine": ["--quick", "--waiting", "2000"],
     "cpu": ["--runs", "500", "--pairs", "1"],
+    "instructions": ["--runs", "250"],
     "suna_client": ["--runs", "200", "--detect-runs", "100", "--concurrent", "500"],
     "dsl": ["--runs", "200"],
 }
