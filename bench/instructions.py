@@ -37,6 +37,8 @@ from renum.events import EventLog
 
 #: Executions (warm-up) driven before counting starts.
 WARM_UP = 40
+#: Executions followed at once while waiting for their end.
+FOLLOWERS = 20
 
 
 def _callgrind(out: Path, command: list[str]) -> list[str]:
@@ -58,13 +60,17 @@ def _counting(pid: int, on: bool) -> None:
 
 
 async def _finished(bench: eb.Bench, ids: list[str]) -> None:
-    """Until every execution in ``ids`` has its terminal event (followed as SSE clients do)."""
+    """Until every execution in ``ids`` has its terminal event (followed as SSE clients do,
+    :data:`FOLLOWERS` at a time: a follower blocked on its stream holds a Redis connection,
+    and one that starts late replays what it missed from PostgreSQL)."""
     log = EventLog(bench.pool, bench.resources.redis)
+    followers = asyncio.Semaphore(FOLLOWERS)
 
     async def last(execution_id: str) -> str:
-        async for event in log.follow(execution_id):
-            if event is not None and event.terminal:
-                return event.type
+        async with followers:
+            async for event in log.follow(execution_id):
+                if event is not None and event.terminal:
+                    return event.type
         raise RuntimeError(f"{execution_id}: no terminal event")
 
     ends = await asyncio.gather(*(last(i) for i in ids))
