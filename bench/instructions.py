@@ -92,9 +92,9 @@ async def worker_per_step(bench: eb.Bench, tmp: Path, executions: int, steps: in
                                                 stderr=subprocess.PIPE)  # fmt: skip
     assert proc.stderr is not None
     try:
-        while b"driving up to" not in await proc.stderr.readline():  # started
-            if proc.returncode is not None:
-                raise RuntimeError("the worker did not start")
+        while b"driving up to" not in (line := await proc.stderr.readline()):  # started
+            if not line:
+                raise RuntimeError("the worker exited before it started driving")
         drain = asyncio.create_task(proc.stderr.read())  # keep its pipe from filling
         workflow = eb._team("zero", steps)
         await _finished(bench, await bench.launch(workflow, WARM_UP))
