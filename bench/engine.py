@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,12 +51,6 @@ AGENTS = {"agents": [
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _rss_kb() -> int:
@@ -183,9 +178,10 @@ class Bench:
             bare_rates.append(await bare_client_rate(self.settings.suna_base_url, runs,
                                                      concurrency))  # fmt: skip
         ratios = [e / b for e, b in zip(engine_rates, bare_rates, strict=True)]
-        return {"steps_per_execution": steps, "steps_per_s": round(_median(engine_rates), 1),
-                "bare_client_runs_per_s": round(_median(bare_rates), 1),
-                "ratio": round(_median(ratios), 3),
+        return {"steps_per_execution": steps,
+                "steps_per_s": round(statistics.median(engine_rates), 1),
+                "bare_client_runs_per_s": round(statistics.median(bare_rates), 1),
+                "ratio": round(statistics.median(ratios), 3),
                 "ratios": [round(r, 3) for r in ratios]}  # fmt: skip
 
     async def processes(self, runs: int, workers: int, concurrency: int) -> float:
