@@ -184,6 +184,17 @@ class Bench:
                 "ratio": round(statistics.median(ratios), 3),
                 "ratios": [round(r, 3) for r in ratios]}  # fmt: skip
 
+    def worker_process(
+        self, concurrency: int, *flags: str, log_level: str = "warning"
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of a `renum worker` process on this stack."""
+        env = {**os.environ, "DATABASE_URL": self.resources.database_url,
+               "REDIS_URL": self.resources.redis_url, "SUNA_BASE_URL": self.settings.suna_base_url,
+               "RENUM_LOG_LEVEL": log_level}  # fmt: skip
+        command = [sys.executable, "-m", "renum.cli", "worker", *flags, "--metrics-port", "0",
+                   "--concurrency", str(concurrency)]  # fmt: skip
+        return command, env
+
     async def processes(self, runs: int, workers: int, concurrency: int) -> float:
         """Steps per second of ``workers`` ``renum worker --burst`` processes sharing the queue.
 
@@ -192,11 +203,7 @@ class Bench:
         """
         await self.reset()
         await self.launch(_team("zero", 1), runs)
-        env = {**os.environ, "DATABASE_URL": self.resources.database_url,
-               "REDIS_URL": self.resources.redis_url, "SUNA_BASE_URL": self.settings.suna_base_url,
-               "RENUM_LOG_LEVEL": "warning"}  # fmt: skip
-        command = [sys.executable, "-m", "renum.cli", "worker", "--burst", "--metrics-port", "0",
-                   "--concurrency", str(concurrency)]  # fmt: skip
+        command, env = self.worker_process(concurrency, "--burst")
         procs = [await asyncio.create_subprocess_exec(*command, env=env) for _ in range(workers)]
         await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 600)
         row = await self.pool.fetchrow(

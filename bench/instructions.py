@@ -83,11 +83,7 @@ async def worker_per_step(bench: eb.Bench, tmp: Path, executions: int, steps: in
     """Instructions of a ``renum worker`` process per step it drives."""
     await bench.reset()
     out = tmp / f"worker-{steps}.out"
-    env = {**os.environ, "DATABASE_URL": bench.resources.database_url,
-           "REDIS_URL": bench.resources.redis_url, "SUNA_BASE_URL": bench.settings.suna_base_url,
-           "RENUM_LOG_LEVEL": "info"}  # fmt: skip
-    command = [sys.executable, "-m", "renum.cli", "worker", "--metrics-port", "0",
-               "--concurrency", "100"]  # fmt: skip
+    command, env = bench.worker_process(100, log_level="info")  # info: its start-up line
     proc = await asyncio.create_subprocess_exec(*_callgrind(out, command), env=env,
                                                 stderr=subprocess.PIPE)  # fmt: skip
     assert proc.stderr is not None
