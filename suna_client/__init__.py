@@ -27,6 +27,7 @@ from .errors import (
     SunaNotFoundError,
     SunaPaymentRequiredError,
     SunaProtocolError,
+    SunaQuotaExceededError,
     SunaRateLimitedError,
     SunaServerError,
     SunaStatusError,
@@ -37,6 +38,7 @@ from .models import (
     AgentRun,
     AgentStarted,
     AgentStartRequest,
+    AnswerSource,
     InitiateRequest,
     InitiateResult,
     MessageRow,
@@ -50,7 +52,7 @@ from .models import (
     ThreadCreated,
     UsageRecord,
 )
-from .output import answer_from_messages, usage_from_messages
+from .output import answer_from_messages, answer_of, output_from_messages, usage_from_messages
 from .transport import OnRequest
 from .waiting import OnEvent
 
@@ -63,6 +65,7 @@ __all__ = [
     "AgentRun",
     "AgentStartRequest",
     "AgentStarted",
+    "AnswerSource",
     "ApiKeyAuth",
     "BearerAuth",
     "BreakerConfig",
@@ -92,6 +95,7 @@ __all__ = [
     "SunaNotFoundError",
     "SunaPaymentRequiredError",
     "SunaProtocolError",
+    "SunaQuotaExceededError",
     "SunaRateLimitedError",
     "SunaServerError",
     "SunaStatusError",
@@ -100,5 +104,7 @@ __all__ = [
     "Timeouts",
     "UsageRecord",
     "answer_from_messages",
+    "answer_of",
+    "output_from_messages",
     "usage_from_messages",
 ]

@@ -37,7 +37,7 @@ from .models import (
     StreamEvent,
     ThreadCreated,
 )
-from .output import answer_from_messages, usage_from_messages
+from .output import answer_from_messages, output_from_messages, usage_from_messages
 from .sse import iter_events
 from .transport import OnRequest, Transport
 from .waiting import OnEvent, RunWaiter
@@ -270,7 +270,8 @@ class SunaClient:
         )
 
     async def run_answer(self, thread_id: str, *, caller_token: str | None = None) -> str | None:
-        """Text of the thread's last complete assistant message."""
+        """The run's answer: the last ``complete``/``ask`` call's text, else the assistant
+        text without tool-call markup (see :func:`suna_client.answer_of`)."""
         rows = await self.get_messages(thread_id, order="asc", caller_token=caller_token)
         return answer_from_messages(rows)
 
@@ -279,7 +280,10 @@ class SunaClient:
         rows = await self.get_messages(thread_id, order="asc", caller_token=caller_token)
         return usage_from_messages(rows)
 
-    async def run_output(self, thread_id: str, *, caller_token: str | None = None) -> RunOutput:
-        """Answer and usage with a single messages request."""
+    async def run_output(
+        self, thread_id: str, *, caller_token: str | None = None,
+        requested_model: str | None = None,
+    ) -> RunOutput:
+        """Answer, the rule that produced it, and usage, with a single messages request."""
         rows = await self.get_messages(thread_id, order="asc", caller_token=caller_token)
-        return RunOutput(answer=answer_from_messages(rows), usage=usage_from_messages(rows))
+        return output_from_messages(rows, requested_model=requested_model)

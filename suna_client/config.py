@@ -106,8 +106,10 @@ class PoolLimits:
     limit_per_host: int = 0
     """Per-host cap (0: only ``limit`` applies; a client speaks to one host)."""
 
-    keepalive_s: float = 30.0
-    """How long an idle connection is kept for reuse."""
+    keepalive_s: float = 2.0
+    """How long an idle connection is kept for reuse: well under the server's
+    (uvicorn closes idle connections after 5 s), so that a reused connection is
+    seldom one the server is closing."""
 
 
 DEFAULT_TIMEOUTS = Timeouts()

@@ -12,7 +12,9 @@
         │                             error_code, body_excerpt, request_id); also 400/401/422
         ├── SunaNotFoundError         404 thread, run or agent not found
         ├── SunaForbiddenError        403 thread of another account, model not allowed
-        ├── SunaPaymentRequiredError  402 billing exhausted
+        ├── SunaPaymentRequiredError  402 billing exhausted (out of credit)
+        ├── SunaQuotaExceededError    402 THREAD_LIMIT_EXCEEDED / PROJECT_LIMIT_EXCEEDED:
+        │                             the plan's thread or project quota, not credit
         ├── SunaRateLimitedError      429 (or 402 AGENT_RUN_LIMIT_EXCEEDED): retry_after,
         │                             running_count, limit
         └── SunaServerError           5xx
@@ -42,6 +44,7 @@ __all__ = [
     "SunaNotFoundError",
     "SunaPaymentRequiredError",
     "SunaProtocolError",
+    "SunaQuotaExceededError",
     "SunaRateLimitedError",
     "SunaServerError",
     "SunaStatusError",
@@ -52,6 +55,8 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 300
+QUOTA_CODES = frozenset({"THREAD_LIMIT_EXCEEDED", "PROJECT_LIMIT_EXCEEDED"})
+"""402 ``error_code`` values that mean a plan quota rather than exhausted credit."""
 
 
 class SunaError(Exception):
@@ -127,6 +132,10 @@ class SunaForbiddenError(SunaStatusError):
 
 class SunaPaymentRequiredError(SunaStatusError):
     """402: the account's billing is exhausted."""
+
+
+class SunaQuotaExceededError(SunaStatusError):
+    """402 ``THREAD_LIMIT_EXCEEDED`` / ``PROJECT_LIMIT_EXCEEDED``: a plan quota, not credit."""
 
 
 class SunaRateLimitedError(SunaStatusError):
@@ -246,6 +255,8 @@ def status_error(
             limit=_int_or_none(info.get("limit")),
             **kw,
         )
+    if status == 402 and code in QUOTA_CODES:
+        return SunaQuotaExceededError(**kw)
     by_status: dict[int, type[SunaStatusError]] = {
         402: SunaPaymentRequiredError,
         403: SunaForbiddenError,

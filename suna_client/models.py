@@ -19,6 +19,7 @@ __all__ = [
     "AgentRun",
     "AgentStartRequest",
     "AgentStarted",
+    "AnswerSource",
     "InitiateRequest",
     "InitiateResult",
     "MessageRow",
@@ -75,6 +76,8 @@ class MessageRow(_Model):
     created_at: str | None = None
     updated_at: str | None = None
     sequence: int | None = None
+    event_id: str | None = Field(None, alias="_event_id")
+    """``v1``: the Redis Stream entry id, to resume after with ``?last_id=``."""
 
     @field_validator("content", mode="before")
     @classmethod
@@ -96,6 +99,27 @@ class MessageRow(_Model):
         return self.content if isinstance(self.content, str) else None
 
     @property
+    def tool_calls(self) -> list[tuple[str, Any]]:
+        """Native tool calls of an assistant row: ``(name, arguments)`` in order.
+
+        Read from ``content.tool_calls`` (OpenAI shape, JSON-string arguments)
+        or, failing that, ``metadata.tool_calls`` (Suna's unified shape).
+        """
+        calls: list[tuple[str, Any]] = []
+        inner = self.content.get("tool_calls") if isinstance(self.content, dict) else None
+        for call in inner if isinstance(inner, list) else []:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+                calls.append((fn["name"], _decoded(fn.get("arguments"))))
+        if calls:
+            return calls
+        unified = self.metadata.get("tool_calls")
+        for call in unified if isinstance(unified, list) else []:
+            if isinstance(call, dict) and isinstance(call.get("function_name"), str):
+                calls.append((call["function_name"], _decoded(call.get("arguments"))))
+        return calls
+
+    @property
     def stream_status(self) -> str | None:
         """``chunk`` or ``complete`` for assistant messages on the stream."""
         value = self.metadata.get("stream_status")
@@ -108,6 +132,7 @@ class RunStatusEvent(_Model):
     type: Literal["status"] = "status"
     status: str
     message: str | None = None
+    event_id: str | None = Field(None, alias="_event_id")
 
     @property
     def is_final(self) -> bool:
@@ -119,6 +144,7 @@ class PingEvent(_Model):
     """Keep-alive sent by later Suna versions after 5 idle seconds."""
 
     type: Literal["ping"] = "ping"
+    event_id: str | None = Field(None, alias="_event_id")
 
 
 StreamEvent = RunStatusEvent | PingEvent | MessageRow
@@ -131,7 +157,7 @@ def parse_event(obj: Any) -> StreamEvent:
         raise ValueError("stream event is not a JSON object")
     kind = obj.get("type")
     if kind == "ping":
-        return PingEvent()
+        return PingEvent.model_validate(obj)
     if kind == "status" and "status" in obj and "content" not in obj:
         return RunStatusEvent.model_validate(obj)
     return MessageRow.model_validate(obj)
@@ -240,15 +266,29 @@ class RunUsage(_Model):
     total_tokens: int = 0
     llm_calls: int = 0
     model: str | None = None
-    """The model of the last call (see ``records`` when a run mixed models)."""
+    """The model of the last call as Suna records it: the provider's name,
+    without a provider prefix (``claude-…`` for ``anthropic/claude-…``)."""
+    requested_model: str | None = None
+    """The model the start asked for (``provider/name``), when the caller says."""
     models: tuple[str, ...] = ()
     estimated: bool = False
     """True if any row says its figures were estimated."""
     records: tuple[UsageRecord, ...] = ()
 
 
+AnswerSource = Literal["complete", "ask", "text", "none"]
+"""Which rule produced an answer: the last ``complete``/``ask`` tool call's
+``text``, the assistant text without tool-call markup, or no answer at all."""
+
+
 class RunOutput(_Model):
     """A finished run's answer and usage, read with one messages request."""
 
     answer: str | None
+    """The answer (``""`` for an empty but real one), ``None`` if there is none."""
     usage: RunUsage
+    answer_source: AnswerSource = "none"
+    has_answer: bool = False
+    """Whether the run wrote any assistant message after the prompt: ``False``
+    is Suna's way of saying the LLM call failed (``api-2025`` ends such a run
+    ``completed``)."""

@@ -2,17 +2,44 @@
 
 Suna streams the answer but stores the usage only: one row per LLM call,
 ``assistant_response_end`` in mid-2025 versions and ``llm_response_end`` in
-later ones (with cache and ``estimated`` fields). Both are summed.
+later ones (with cache fields, and ``estimated``/``fallback`` inside
+``usage``). Both are summed.
+
+Real agents finish by calling a ``complete`` or ``ask`` tool: in the
+assistant text as XML (``<function_calls><invoke name="complete"><parameter
+name="text">…``, ``api-2025``) or as native ``tool_calls`` (``v1``, often with
+empty text). The answer is the ``text`` of the last such call, else the
+assistant text without tool-call markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .models import MessageRow, RunUsage, UsageRecord
+from .models import AnswerSource, MessageRow, RunOutput, RunUsage, UsageRecord
 
-__all__ = ["USAGE_ROW_TYPES", "answer_from_messages", "usage_from_messages", "usage_record"]
+__all__ = [
+    "ANSWER_TOOLS",
+    "USAGE_ROW_TYPES",
+    "answer_from_messages",
+    "answer_of",
+    "output_from_messages",
+    "strip_tool_markup",
+    "usage_from_messages",
+    "usage_record",
+]
+
+ANSWER_TOOLS = frozenset({"complete", "ask"})
+"""Tools whose ``text`` argument is the agent's answer to the user."""
+_FUNCTION_CALLS = re.compile(r"<function_calls>(.*?)(?:</function_calls>|\Z)", re.DOTALL)
+_INVOKE = re.compile(r'<invoke\s+name="([^"]+)"\s*>(.*?)(?:</invoke>|\Z)', re.DOTALL)
+_TEXT_PARAMETER = re.compile(
+    r'<parameter\s+name="text"\s*>(.*?)(?:</parameter>|\Z)', re.DOTALL
+)
+_OLD_STYLE = re.compile(r"<(complete|ask)>(.*?)</\1>", re.DOTALL)
 
 USAGE_ROW_TYPES = frozenset({"assistant_response_end", "llm_response_end"})
 """Message types that carry one LLM call's usage."""
@@ -27,6 +54,11 @@ def _n(mapping: Mapping[str, Any] | None, *keys: str) -> int:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return int(value)
     return 0
+
+
+def _flag(name: str, *places: Mapping[str, Any]) -> bool:
+    """Whether ``name`` is true in any of ``places`` (Suna puts it inside ``usage``)."""
+    return any(bool(place.get(name)) for place in places)
 
 
 def usage_record(row: MessageRow) -> UsageRecord | None:
@@ -55,12 +87,14 @@ def usage_record(row: MessageRow) -> UsageRecord | None:
             _n(completion_details, "reasoning_tokens"), _n(usage, "reasoning_tokens")
         ),
         total_tokens=_n(usage, "total_tokens") or input_tokens + output_tokens,
-        estimated=bool(content.get("estimated") or row.metadata.get("estimated")),
-        fallback=bool(content.get("fallback") or row.metadata.get("fallback")),
+        estimated=_flag("estimated", usage, content, row.metadata),
+        fallback=_flag("fallback", usage, content, row.metadata),
     )
 
 
-def usage_from_messages(rows: Iterable[MessageRow]) -> RunUsage:
+def usage_from_messages(
+    rows: Iterable[MessageRow], *, requested_model: str | None = None
+) -> RunUsage:
     """Sum of every usage row among ``rows`` (in any order), each counted once."""
     seen: set[str] = set()
     records: list[tuple[str, UsageRecord]] = []
@@ -89,25 +123,91 @@ def usage_from_messages(rows: Iterable[MessageRow]) -> RunUsage:
         total_tokens=sum(r.total_tokens for r in ordered),
         llm_calls=len(ordered),
         model=last_model,
+        requested_model=requested_model,
         models=tuple(models),
         estimated=any(r.estimated for r in ordered),
         records=ordered,
     )
 
 
-def answer_from_messages(rows: Iterable[MessageRow]) -> str | None:
-    """Text of the newest complete assistant message with text, or ``None``.
+def _xml_calls(text: str) -> list[tuple[str, Any]]:
+    """``(tool, {"text": …})`` for each XML tool call in ``text``, in order."""
+    calls: list[tuple[str, Any]] = []
+    for block in _FUNCTION_CALLS.finditer(text):
+        for invoke in _INVOKE.finditer(block.group(1)):
+            parameter = _TEXT_PARAMETER.search(invoke.group(2))
+            value = html.unescape(parameter.group(1).strip()) if parameter else None
+            calls.append((invoke.group(1), {"text": value} if value is not None else {}))
+    for old in _OLD_STYLE.finditer(text):
+        calls.append((old.group(1), {"text": old.group(2).strip()}))
+    return calls
 
-    Newest by ``created_at``, ties going to the later row (pass rows oldest
-    first). Chunks (``stream_status: chunk``) are skipped: they are partial,
-    and Suna never stores them anyway.
+
+def strip_tool_markup(text: str) -> str:
+    """``text`` without XML tool-call blocks (the prose around them), trimmed."""
+    return _OLD_STYLE.sub("", _FUNCTION_CALLS.sub("", text)).strip()
+
+
+def _answer_text(arguments: Any) -> str:
+    if isinstance(arguments, Mapping):
+        value = arguments.get("text")
+        return value if isinstance(value, str) else ""
+    return arguments if isinstance(arguments, str) else ""
+
+
+def _run_rows(rows: Iterable[MessageRow]) -> list[MessageRow]:
+    """The rows after the last user message (what the run wrote), oldest first."""
+    ordered = sorted(enumerate(rows), key=lambda item: (item[1].created_at or "", item[0]))
+    out: list[MessageRow] = []
+    for _, row in ordered:
+        if row.type == "user":
+            out = []
+        else:
+            out.append(row)
+    return out
+
+
+def answer_of(rows: Sequence[MessageRow]) -> tuple[str | None, AnswerSource, bool]:
+    """``(answer, the rule that produced it, whether the run wrote any assistant row)``.
+
+    ``rows`` are a thread's messages, any order; only the rows after the last
+    user message count. Chunks (``stream_status: chunk``) are partial and never
+    stored, so they are skipped.
     """
-    best_key: tuple[str, int] | None = None
-    best_text: str | None = None
-    for index, row in enumerate(rows):
-        if row.type != "assistant" or row.stream_status == "chunk" or not row.text:
-            continue
-        key = (row.created_at or "", index)
-        if best_key is None or key > best_key:
-            best_key, best_text = key, row.text
-    return best_text
+    assistant = [
+        row for row in _run_rows(rows)
+        if row.type == "assistant" and row.stream_status not in ("chunk", "tool_call_chunk")
+    ]
+    if not assistant:
+        return None, "none", False
+    last_call: tuple[str, Any] | None = None
+    for row in assistant:
+        calls = row.tool_calls or _xml_calls(row.text or "")
+        for name, arguments in calls:
+            if name in ANSWER_TOOLS:
+                last_call = (name, arguments)
+    if last_call is not None:
+        tool: AnswerSource = "complete" if last_call[0] == "complete" else "ask"
+        return _answer_text(last_call[1]), tool, True
+    for row in reversed(assistant):
+        text = strip_tool_markup(row.text or "")
+        if text:
+            return text, "text", True
+    return "", "text", True
+
+
+def answer_from_messages(rows: Iterable[MessageRow]) -> str | None:
+    """The run's answer (see :func:`answer_of`), ``None`` when it wrote none."""
+    return answer_of(list(rows))[0]
+
+
+def output_from_messages(
+    rows: Iterable[MessageRow], *, requested_model: str | None = None
+) -> RunOutput:
+    """Answer, its source and usage of a thread's messages."""
+    listed = list(rows)
+    answer, source, has_answer = answer_of(listed)
+    return RunOutput(
+        answer=answer, answer_source=source, has_answer=has_answer,
+        usage=usage_from_messages(listed, requested_model=requested_model),
+    )

@@ -16,6 +16,7 @@ def test_suna_client_exports() -> None:
         "AgentRun",
         "AgentStartRequest",
         "AgentStarted",
+        "AnswerSource",
         "ApiKeyAuth",
         "BearerAuth",
         "BreakerConfig",
@@ -45,6 +46,7 @@ def test_suna_client_exports() -> None:
         "SunaNotFoundError",
         "SunaPaymentRequiredError",
         "SunaProtocolError",
+        "SunaQuotaExceededError",
         "SunaRateLimitedError",
         "SunaServerError",
         "SunaStatusError",
@@ -53,6 +55,8 @@ def test_suna_client_exports() -> None:
         "Timeouts",
         "UsageRecord",
         "answer_from_messages",
+        "answer_of",
+        "output_from_messages",
         "usage_from_messages",
     ]
     for name in suna_client.__all__:
@@ -65,7 +69,7 @@ def test_error_tree() -> None:
                 e.SunaCircuitOpenError, e.SunaStatusError):
         assert cls.__bases__ == (e.SunaError,)
     for cls in (e.SunaNotFoundError, e.SunaForbiddenError, e.SunaPaymentRequiredError,
-                e.SunaRateLimitedError, e.SunaServerError):
+                e.SunaQuotaExceededError, e.SunaRateLimitedError, e.SunaServerError):
         assert cls.__bases__ == (e.SunaStatusError,)
     for name in suna_client.errors.__all__:
         obj = getattr(suna_client.errors, name)

@@ -91,18 +91,20 @@ def test_usage_sums_both_row_types_once_each() -> None:
     assert usage_from_messages([]).llm_calls == 0
 
 
-def test_answer_is_the_last_complete_assistant_text() -> None:
+def test_answer_is_the_last_complete_assistant_text_after_the_prompt() -> None:
     rows = [
+        _row("user", {"role": "user", "content": "question"}, "2025-06-01T00:00:00"),
         _row("assistant", {"role": "assistant", "content": "first"}, "2025-06-01T00:00:01"),
         _row("assistant", {"role": "assistant", "content": "final"}, "2025-06-01T00:00:03"),
         _row("assistant", {"role": "assistant", "content": ""}, "2025-06-01T00:00:04"),
         _row("assistant", {"role": "assistant", "content": "partial"}, "2025-06-01T00:00:05",
              metadata={"stream_status": "chunk"}),
-        _row("user", {"role": "user", "content": "question"}, "2025-06-01T00:00:06"),
     ]
     assert answer_from_messages(rows) == "final"
     assert answer_from_messages(list(reversed(rows))) == "final"
-    assert answer_from_messages(rows[3:]) is None
+    assert answer_from_messages(rows[4:]) is None
+    later = _row("user", {"role": "user", "content": "again"}, "2025-06-01T00:00:06")
+    assert answer_from_messages([*rows, later]) is None  # nothing answered the new prompt
 
 
 @pytest.mark.parametrize(
