@@ -9,10 +9,12 @@ from .agents import AgentBook, AgentScript, KeywordRule, load_agents
 from .auth import mint_token
 from .config import SimConfig
 from .faults import ROUTE_NAMES, Faults, RouteFault, RunFaults
+from .ids import DEV_ACCOUNT_ID
 from .server import SimulatorThread, SunaSimulator, build_app
 from .stats import SimStats, UsageTotals
 
 __all__ = [
+    "DEV_ACCOUNT_ID",
     "ROUTE_NAMES",
     "AgentBook",
     "AgentScript",

@@ -35,7 +35,10 @@ class SimConfig:
     """Idle seconds before a ``{"type": "ping"}`` (later versions: 5); ``None``: never."""
 
     seed: int = 0
-    """Seed of every random choice (ids, latencies, fault hits)."""
+    """Seed of every deterministic choice (latencies, answers, fault hits); ids are random."""
+
+    keepalive_s: float = 5.0
+    """Idle seconds before the server closes a kept-alive connection (uvicorn: 5)."""
 
 
 def parse_api_keys(items: Iterable[str]) -> dict[str, str]:

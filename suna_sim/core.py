@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections import Counter
 from typing import Any
 
@@ -13,8 +12,9 @@ from .agents import AgentBook, AgentScript
 from .config import SimConfig
 from .faults import ROUTE_NAMES, FaultBox, Faults
 from .http import ApiError
+from .ids import fresh_id
 from .runner import execute
-from .state import Clock, SimRun, SimThread, new_id
+from .state import Clock, SimRun, SimThread
 from .stats import SimStats, UsageTally
 
 __all__ = ["SimCore"]
@@ -29,7 +29,6 @@ class SimCore:
         self.config = config
         self.agents = agents
         self.faults = FaultBox(faults, seed=config.seed)
-        self.rng = random.Random(config.seed)
         self.clock = Clock()
         self._clear()
 
@@ -58,9 +57,10 @@ class SimCore:
         """Count one request to ``route``."""
         self.requests[route] += 1
 
-    def new_id(self) -> str:
-        """A fresh UUID (deterministic for a given seed and call order)."""
-        return new_id(self.rng)
+    @staticmethod
+    def new_id() -> str:
+        """A fresh random UUID: unique across restarts (a seeded RNG repeated them)."""
+        return fresh_id()
 
     def create_thread(self, account_id: str, name: str) -> SimThread:
         """A new thread (and project) owned by ``account_id``."""
@@ -150,6 +150,7 @@ class SimCore:
             agent_id=script.agent_id, model=model_name or script.model, prompt=str(prompt),
             created_at=now, started_at=now, updated_at=now, key_headers=key_headers,
             faults=self.faults.for_run(script.agent_id, script.faults),
+            ordinal=len(self.runs) + 1,
         )
         if thread.run_ids:
             self.duplicate_threads.append(thread.thread_id)

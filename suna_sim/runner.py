@@ -96,7 +96,7 @@ async def _misbehave(core: SimCore, run: SimRun, fate: str) -> None:
 async def execute(core: SimCore, run: SimRun, script: AgentScript, fate: str) -> None:
     """Play ``script`` as run ``run``; ``fate`` is ok, fail, hang or billing."""
     thread = core.threads[run.thread_id]
-    rng = random.Random(f"{core.config.seed}:{run.id}")
+    rng = random.Random(f"{core.config.seed}:{run.ordinal}")  # not the random id
     latency = script.latency_s(rng)
     spike = run.faults.latency_spike_rate
     if spike and rng.random() < spike:

@@ -24,6 +24,7 @@ from .config import SimConfig
 from .core import SimCore
 from .faults import Faults
 from .http import CORE, fault_middleware
+from .ids import DEV_ACCOUNT_ID
 from .routes import add_api_routes
 from .state import SimRun
 from .stats import SimStats
@@ -68,7 +69,8 @@ class SunaSimulator:
     async def start(self) -> None:
         """Bind and serve; ``port`` becomes the bound one."""
         self._runner = web.AppRunner(
-            build_app(self.core), access_log=None, handler_cancellation=True
+            build_app(self.core), access_log=None, handler_cancellation=True,
+            keepalive_timeout=self.config.keepalive_s,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
@@ -131,8 +133,8 @@ class SunaSimulator:
         """A run's record (``done_wall`` is when its final status was written)."""
         return self.core.runs[run_id]
 
-    def token(self, sub: str, *, ttl_s: int = 3600) -> str:
-        """A bearer token for account ``sub`` signed with the configured secret."""
+    def token(self, sub: str = DEV_ACCOUNT_ID, *, ttl_s: int = 3600) -> str:
+        """A bearer token for account ``sub`` (the development account by default)."""
         return mint_token(self.config.jwt_secret or "unverified", sub, ttl_s=ttl_s)
 
 

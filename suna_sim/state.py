@@ -66,6 +66,8 @@ class SimRun:
     created_at: str
     faults: RunFaults
     key_headers: dict[str, str] = field(default_factory=dict)
+    ordinal: int = 0
+    """The run's number in its simulator: seeds its deterministic choices."""
     status: str = "running"
     started_at: str | None = None
     completed_at: str | None = None

@@ -19,6 +19,7 @@ from suna_sim.__main__ import _config, parse_args
 
 def test_suna_sim_exports() -> None:
     assert suna_sim.__all__ == [
+        "DEV_ACCOUNT_ID",
         "ROUTE_NAMES",
         "AgentBook",
         "AgentScript",
