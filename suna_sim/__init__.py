@@ -1,7 +1,9 @@
 """A Suna-compatible simulator: the real routes and quirks, scripted agents, faults.
 
-Deterministic (seeded), LLM-free, and cheap enough for thousands of runs and
-streams in one process. Run it with ``async with SunaSimulator() as sim``,
+Answers, token counts and latencies are deterministic (seeded by the run's
+number); thread and run ids are random, so that a simulator restarted on kept
+data (``renum dev``) never reuses one. LLM-free, and cheap enough for
+thousands of runs and streams in one process. Run it with ``async with SunaSimulator() as sim``,
 ``SimulatorThread`` from synchronous code, or ``python -m suna_sim``.
 """
 
