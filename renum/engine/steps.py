@@ -55,6 +55,7 @@ from suna_client import (
     SunaForbiddenError,
     SunaNotFoundError,
     SunaPaymentRequiredError,
+    SunaQuotaExceededError,
     SunaRateLimitedError,
     SunaServerError,
     SunaTimeoutError,
@@ -740,5 +741,6 @@ def _limit_backoff(times: int) -> float:
 
 def _retryable(exc: SunaError) -> bool:
     return not isinstance(
-        exc, SunaPaymentRequiredError | SunaForbiddenError | SunaNotFoundError
+        exc, SunaPaymentRequiredError | SunaQuotaExceededError | SunaForbiddenError
+        | SunaNotFoundError,
     ) or isinstance(exc, SunaRateLimitedError)
