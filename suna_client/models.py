@@ -76,8 +76,6 @@ class MessageRow(_Model):
     created_at: str | None = None
     updated_at: str | None = None
     sequence: int | None = None
-    event_id: str | None = Field(None, alias="_event_id")
-    """``v1``: the Redis Stream entry id, to resume after with ``?last_id=``."""
 
     @field_validator("content", mode="before")
     @classmethod
@@ -132,7 +130,6 @@ class RunStatusEvent(_Model):
     type: Literal["status"] = "status"
     status: str
     message: str | None = None
-    event_id: str | None = Field(None, alias="_event_id")
 
     @property
     def is_final(self) -> bool:
@@ -144,7 +141,6 @@ class PingEvent(_Model):
     """Keep-alive sent by later Suna versions after 5 idle seconds."""
 
     type: Literal["ping"] = "ping"
-    event_id: str | None = Field(None, alias="_event_id")
 
 
 StreamEvent = RunStatusEvent | PingEvent | MessageRow
@@ -157,7 +153,7 @@ def parse_event(obj: Any) -> StreamEvent:
         raise ValueError("stream event is not a JSON object")
     kind = obj.get("type")
     if kind == "ping":
-        return PingEvent.model_validate(obj)
+        return PingEvent()
     if kind == "status" and "status" in obj and "content" not in obj:
         return RunStatusEvent.model_validate(obj)
     return MessageRow.model_validate(obj)

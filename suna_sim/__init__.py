@@ -3,8 +3,9 @@
 Answers, token counts and latencies are deterministic (seeded by the run's
 number); thread and run ids are random, so that a simulator restarted on kept
 data (``renum dev``) never reuses one. LLM-free, and cheap enough for
-thousands of runs and streams in one process. Run it with ``async with SunaSimulator() as sim``,
-``SimulatorThread`` from synchronous code, or ``python -m suna_sim``.
+thousands of runs and streams in one process. Run it with
+``async with SunaSimulator() as sim``, ``SimulatorThread`` from synchronous
+code, or ``python -m suna_sim``.
 """
 
 from .agents import AgentBook, AgentScript, KeywordRule, load_agents

@@ -10,19 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .faults import RunFaults
 
-__all__ = ["Clock", "SimRun", "SimThread", "new_id"]
-
-
-def new_id(rng: Any) -> str:
-    """A UUID4 string drawn from ``rng`` (deterministic for a seeded RNG)."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+__all__ = ["Clock", "SimRun", "SimThread"]
 
 
 class Clock:
