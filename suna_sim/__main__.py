@@ -1,12 +1,13 @@
 """``python -m suna_sim``: run the Suna simulator alone.
 
-    python -m suna_sim --port 8100 [--host 127.0.0.1] [--agents FILE]
-        [--jwt-secret SECRET] [--api-key pk_x:sk_x[=ACCOUNT]] [--faults FILE]
-        [--max-parallel-runs 3] [--run-limit-status 429|402]
-        [--usage-rows assistant_response_end|llm_response_end]
+    python -m suna_sim --port 8100 [--flavour api-2025|agent-start|v1]
+        [--host 127.0.0.1] [--agents FILE] [--jwt-secret SECRET]
+        [--account UUID] [--api-key pk_x:sk_x[=ACCOUNT]] [--faults FILE]
+        [--max-parallel-runs 3] [--thread-limit N] [--sandbox-latency-ms MS]
         [--ping-interval S] [--seed N] [--print-port | --print-url]
 
-The secret also comes from ``SUNA_JWT_SECRET``. ``--port 0`` binds a free
+The flavour defaults to ``v1`` (the newest Suna). The secret also comes from
+``SUNA_JWT_SECRET``; the development account always exists. ``--port 0`` binds a free
 port; ``--print-port`` / ``--print-url`` write it as the first stdout line.
 """
 
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from .config import SimConfig, parse_api_keys
 from .faults import Faults
+from .flavours import FLAVOURS
+from .ids import DEV_ACCOUNT_ID, DEV_JWT_SECRET
 from .server import SunaSimulator
 
 __all__ = ["main", "parse_args"]
@@ -41,13 +44,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--api-key", action="append", default=[], metavar="pk_x:sk_x[=ACCOUNT]",
         help="accept this X-API-Key (account defaults to its pk_ part); repeatable",
     )
-    parser.add_argument("--max-parallel-runs", type=int, default=3)
-    parser.add_argument("--run-limit-status", type=int, choices=(429, 402), default=429)
+    parser.add_argument("--flavour", choices=FLAVOURS, default="v1")
     parser.add_argument(
-        "--usage-rows", choices=("assistant_response_end", "llm_response_end"),
-        default="assistant_response_end",
+        "--account", action="append", default=[], metavar="UUID",
+        help="another account that exists (besides the development account); repeatable",
     )
-    parser.add_argument("--ping-interval", type=float, default=None)
+    parser.add_argument("--max-parallel-runs", type=int, default=3)
+    parser.add_argument("--thread-limit", type=int, default=None)
+    parser.add_argument("--sandbox-latency-ms", type=float, default=20.0)
+    parser.add_argument("--ping-interval", type=float, default=None,
+                        help="seconds between pings (default: the flavour's; 0: none)")
     parser.add_argument("--seed", type=int, default=0)
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument("--print-port", action="store_true", help="first stdout line: the port")
@@ -58,11 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _config(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
-        jwt_secret=args.jwt_secret or None,
+        flavour=args.flavour,
+        jwt_secret=args.jwt_secret or DEV_JWT_SECRET,
+        accounts=frozenset({DEV_ACCOUNT_ID, *args.account}),
         api_keys=parse_api_keys(args.api_key),
         max_parallel_runs=args.max_parallel_runs,
-        run_limit_status=args.run_limit_status,
-        usage_row_type=args.usage_rows,
+        thread_limit=args.thread_limit,
+        sandbox_latency_ms=args.sandbox_latency_ms,
         ping_interval_s=args.ping_interval,
         seed=args.seed,
     )
@@ -81,7 +89,7 @@ async def _serve(args: argparse.Namespace) -> None:
     elif args.print_url:
         print(sim.base_url, flush=True)
     else:
-        print(f"suna_sim listening on {sim.base_url}", flush=True)
+        print(f"suna_sim ({sim.flavour}) listening on {sim.base_url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

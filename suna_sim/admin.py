@@ -2,7 +2,8 @@
 
 ``GET /_sim/stats`` counters · ``GET|POST /_sim/faults`` read or replace the
 faults · ``POST /_sim/reset`` forget everything · ``GET /_sim/runs/{rid}`` one
-run with its ``done_ts`` · ``GET /_sim/agents`` the scripted agents.
+run with its ``done_ts`` · ``GET /_sim/agents`` the scripted agents and an
+account's Suna agents (UUIDs, names).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from .faults import Faults
 from .http import CORE, ApiError, json_body, reply
+from .ids import DEV_ACCOUNT_ID
 
 __all__ = ["add_admin_routes"]
 
@@ -51,8 +53,12 @@ async def run_info(request: web.Request) -> web.Response:
 
 
 async def agents(request: web.Request) -> web.Response:
-    """The scripted agents and the default one."""
-    return reply(request.app[CORE].agents.model_dump(mode="json"))
+    """The scripted agents, the default one, and ``suna_agents``: the agents of
+    ``?account=`` (the development account by default) as Suna lists them."""
+    core = request.app[CORE]
+    account = request.query.get("account", DEV_ACCOUNT_ID)
+    book = core.agents.model_dump(mode="json")
+    return reply({**book, "suna_agents": [a.row() for a in core.agents_of(account)]})
 
 
 def add_admin_routes(app: web.Application) -> None:

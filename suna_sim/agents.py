@@ -11,6 +11,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .faults import RunFaults
 
-__all__ = ["AgentBook", "AgentScript", "KeywordRule", "load_agents"]
+__all__ = ["AgentBook", "AgentScript", "KeywordRule", "SunaAgent", "load_agents"]
 
 
 class KeywordRule(BaseModel):
@@ -127,3 +128,27 @@ def load_agents(source: str | Path | Mapping[str, Any] | Sequence[Any] | None = 
     if default not in agents:
         raise ValueError(f"default agent {default!r} is not defined")
     return AgentBook(agents=agents, default_agent=default)
+
+
+@dataclass(eq=False, slots=True)
+class SunaAgent:
+    """An agent as Suna stores it: a UUID owned by one account, a name, a script."""
+
+    agent_id: str
+    account_id: str
+    name: str
+    description: str
+    script: AgentScript
+    is_default: bool
+    created_at: str
+
+    def row(self) -> dict[str, Any]:
+        """The agent as ``GET P/agents`` and ``GET P/agents/{id}`` answer it."""
+        return {
+            "agent_id": self.agent_id, "account_id": self.account_id, "name": self.name,
+            "description": self.description, "system_prompt": "", "configured_mcps": [],
+            "custom_mcps": [], "agentpress_tools": {}, "is_default": self.is_default,
+            "is_public": False, "tags": [], "avatar": None, "avatar_color": None,
+            "created_at": self.created_at, "updated_at": self.created_at,
+            "current_version_id": None, "version_count": 1, "metadata": {},
+        }  # fmt: skip

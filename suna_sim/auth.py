@@ -2,8 +2,10 @@
 
 ``X-API-Key: pk_xxx:sk_xxx`` is looked up among the configured keys;
 otherwise ``Authorization: Bearer <JWT>`` (or ``?token=`` on the stream
-route) is decoded, HS256 with the configured secret, and ``sub`` is the
-account. The ``X-API-Key-<service>`` headers are users' provider keys, not
+route) is decoded, and ``sub`` is the account: its HS256 signature is
+checked with the configured secret where the flavour verifies signatures
+(``v1``), and not at all before (``api-2025`` decoded without checking).
+The ``X-API-Key-<service>`` headers are users' provider keys, not
 credentials: they are collected for the run, never used to authenticate.
 """
 
@@ -27,8 +29,10 @@ def _unauthorized(detail: str) -> ApiError:
     return ApiError(401, detail, dict(_UNAUTHORIZED))
 
 
-def account_of(request: web.Request, config: SimConfig, *, query_token: bool = False) -> str:
-    """The caller's account id, or Suna's 401."""
+def account_of(
+    request: web.Request, config: SimConfig, *, verify: bool, query_token: bool = False
+) -> str:
+    """The caller's account id, or Suna's 401 (``verify``: check the token's signature)."""
     api_key = request.headers.get("X-API-Key")
     if api_key is not None:
         public, sep, secret = api_key.partition(":")
@@ -45,7 +49,7 @@ def account_of(request: web.Request, config: SimConfig, *, query_token: bool = F
     if not token:
         raise _unauthorized("No valid authentication credentials found")
     try:
-        if config.jwt_secret:
+        if verify:
             claims = jwt.decode(
                 token, config.jwt_secret, algorithms=["HS256"], options={"verify_aud": False}
             )

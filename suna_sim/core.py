@@ -1,20 +1,23 @@
-"""The simulated Suna's behaviour, without HTTP: ownership checks, run
-admission (agent, billing, parallel-run limit), starts, stops, counters."""
+"""The simulated Suna's behaviour, without HTTP: accounts, agents, ownership
+checks, thread quotas, run admission (agent, billing, run limit), starts,
+stops, counters."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from typing import Any
 
-from .agents import AgentBook, AgentScript
+from .agents import AgentBook, AgentScript, SunaAgent
 from .config import SimConfig
 from .faults import ROUTE_NAMES, FaultBox, Faults
-from .http import ApiError
-from .ids import fresh_id
+from .flavours import behaviour_of
+from .http import ApiError, internal_error
+from .ids import agent_uuid, fresh_id, is_uuid
 from .runner import execute
-from .state import Clock, SimRun, SimThread
+from .state import FINAL_STATUSES, Clock, SimRun, SimThread
 from .stats import SimStats, UsageTally
 
 __all__ = ["SimCore"]
@@ -27,6 +30,7 @@ class SimCore:
 
     def __init__(self, config: SimConfig, agents: AgentBook, faults: Faults | None = None) -> None:
         self.config = config
+        self.behaviour = behaviour_of(config)
         self.agents = agents
         self.faults = FaultBox(faults, seed=config.seed)
         self.clock = Clock()
@@ -34,8 +38,15 @@ class SimCore:
 
     def _clear(self) -> None:
         self.threads: dict[str, SimThread] = {}
+        self.projects: dict[str, str] = {}
+        """Project id → owning account."""
         self.runs: dict[str, SimRun] = {}
+        self.suna_agents: dict[str, SunaAgent] = {}
+        self._seeded: set[str] = set()
         self.running: dict[str, set[str]] = {}
+        self.admitted: Counter[str] = Counter()
+        """Starts admitted but not yet running (their thread is being provisioned)."""
+        self._limit_cache: dict[str, tuple[float, int]] = {}
         self.runs_by_thread: Counter[str] = Counter()
         self.runs_by_agent: Counter[str] = Counter()
         self.duplicate_threads: list[str] = []
@@ -45,7 +56,7 @@ class SimCore:
         self.streams_total = 0
 
     def reset(self) -> None:
-        """Forget every thread, run, counter and fault (agents and config stay)."""
+        """Forget every thread, run, created agent, counter and fault (config stays)."""
         for run in self.runs.values():
             if run.task is not None and not run.task.done():
                 run.task.cancel()
@@ -62,17 +73,107 @@ class SimCore:
         """A fresh random UUID: unique across restarts (a seeded RNG repeated them)."""
         return fresh_id()
 
-    def create_thread(self, account_id: str, name: str) -> SimThread:
-        """A new thread (and project) owned by ``account_id``."""
+    # Accounts and agents
+
+    def writer(self, account_id: str) -> str:
+        """``account_id`` if it may write; Suna's 500 otherwise.
+
+        A ``sub`` that is not a UUID fails PostgreSQL's cast; a UUID without a
+        basejump account fails the foreign key. Both are plain 500s in Suna.
+        """
+        if not is_uuid(account_id) or account_id not in self.config.known_accounts():
+            raise internal_error()
+        return account_id
+
+    def agents_of(self, account_id: str) -> list[SunaAgent]:
+        """The account's agents: the scripted ones (seeded on first use) and created ones."""
+        if account_id not in self._seeded and account_id in self.config.known_accounts():
+            self._seeded.add(account_id)
+            now = self.clock.now()
+            for name, script in self.agents.agents.items():
+                agent = SunaAgent(
+                    agent_id=agent_uuid(account_id, name), account_id=account_id, name=name,
+                    description=script.name, script=script,
+                    is_default=name == self.agents.default_agent, created_at=now,
+                )
+                self.suna_agents[agent.agent_id] = agent
+        return [a for a in self.suna_agents.values() if a.account_id == account_id]
+
+    def agent_for(self, account_id: str, agent_id: str | None) -> SunaAgent:
+        """The agent to run: ``agent_id`` of the caller's, or the caller's default.
+
+        A name instead of a UUID gets Suna's plain-text 500; another account's
+        agent, or none, is a 404.
+        """
+        mine = self.agents_of(account_id)
+        if agent_id is None:
+            default = next((a for a in mine if a.is_default), None)
+            if default is None:
+                raise ApiError(404, "Agent not found or access denied")
+            return default
+        if not is_uuid(agent_id):
+            raise internal_error()
+        agent = self.suna_agents.get(agent_id)
+        if agent is None or agent.account_id != account_id:
+            raise ApiError(404, "Agent not found or access denied")
+        return agent
+
+    def create_agent(self, account_id: str, name: str, description: str) -> SunaAgent:
+        """``POST P/agents``: a new agent that behaves as the default script."""
+        self.agents_of(self.writer(account_id))
+        script = self.agents.agents[self.agents.default_agent]
+        agent = SunaAgent(
+            agent_id=self.new_id(), account_id=account_id, name=name,
+            description=description, script=script, is_default=False,
+            created_at=self.clock.now(),
+        )
+        self.suna_agents[agent.agent_id] = agent
+        return agent
+
+    # Threads
+
+    def _quota(self, code: str, what: str, count: int, limit: int | None) -> None:
+        if limit is not None and count >= limit:
+            raise ApiError(402, {
+                "message": f"Maximum of {limit} {what} allowed for your current plan. "
+                f"You have {count}.",
+                "current_count": count, "limit": limit, "error_code": code,
+            })  # fmt: skip
+
+    async def create_thread(
+        self, account_id: str, name: str, *, thread_id: str | None = None,
+        project_id: str | None = None,
+    ) -> SimThread:  # fmt: skip
+        """A new thread owned by ``account_id``, in a new project (with its sandbox) or
+        in ``project_id`` if the account already has it."""
+        self.writer(account_id)
+        mine = sum(1 for t in self.threads.values() if t.account_id == account_id)
+        self._quota("THREAD_LIMIT_EXCEEDED", "threads", mine, self.config.thread_limit)
+        if thread_id is not None and thread_id in self.threads:
+            raise internal_error()  # duplicate key on threads
+        owner = self.projects.get(project_id) if project_id else None
+        if owner is not None and owner != account_id:
+            raise ApiError(403, "Not authorized to access this project")
+        if owner is None:
+            projects = sum(1 for a in self.projects.values() if a == account_id)
+            self._quota("PROJECT_LIMIT_EXCEEDED", "projects", projects,
+                        self.config.project_limit)  # fmt: skip
+            if self.config.sandbox_latency_ms:
+                await asyncio.sleep(self.config.sandbox_latency_ms / 1000.0)
+            project_id = project_id or self.new_id()
+            self.projects[project_id] = account_id
+        assert project_id is not None
         thread = SimThread(
-            thread_id=self.new_id(), project_id=self.new_id(), account_id=account_id,
-            name=name or "New Project", created_at=self.clock.now(),
+            thread_id=thread_id or self.new_id(), project_id=project_id,
+            account_id=account_id, name=name or "New Project", created_at=self.clock.now(),
         )
         self.threads[thread.thread_id] = thread
         return thread
 
     def thread_for(self, account_id: str, thread_id: str) -> SimThread:
-        """The thread if ``account_id`` owns it; Suna's 404/403 otherwise."""
+        """The thread if ``account_id`` owns it; Suna's 500 (not a UUID), 404 or 403."""
+        if not is_uuid(thread_id):
+            raise internal_error()
         thread = self.threads.get(thread_id)
         if thread is None:
             raise ApiError(404, "Thread not found")
@@ -81,9 +182,11 @@ class SimCore:
         return thread
 
     def run_for(self, account_id: str, run_id: str) -> SimRun:
-        """The run if ``account_id`` owns its thread; Suna's 404/403 otherwise."""
+        """The run if its row exists and ``account_id`` owns it; Suna's 500, 404 or 403."""
+        if not is_uuid(run_id):
+            raise internal_error()
         run = self.runs.get(run_id)
-        if run is None:
+        if run is None or not run.visible:
             raise ApiError(404, "Agent run not found")
         if run.account_id != account_id:
             raise ApiError(403, "Not authorized to access this thread")
@@ -103,17 +206,33 @@ class SimCore:
         thread.messages.append(row)
         return row
 
+    def add_prompt(self, thread: SimThread, prompt: str) -> None:
+        """Store ``prompt`` as the thread's next user message."""
+        self.store(thread, "user", {"role": "user", "content": prompt}, {}, is_llm=True)
+
     @staticmethod
     def streamed(row: dict[str, Any]) -> dict[str, Any]:
         """A row as the stream carries it: content and metadata JSON-encoded."""
         encoded = {"content": json.dumps(row["content"]), "metadata": json.dumps(row["metadata"])}
         return {**row, **encoded}
 
-    def admit(self, account_id: str, agent_id: str | None) -> AgentScript:
-        """The agent to run, after Suna's checks: 404 agent, 402 billing, run limit."""
-        script = self.agents.get(agent_id)
-        if script is None:
-            raise ApiError(404, "Agent not found or access denied")
+    # Runs
+
+    def _running_count(self, account_id: str) -> int:
+        live = len(self.running.get(account_id, set())) + self.admitted[account_id]
+        cache_s = self.config.run_limit_cache_s
+        if not cache_s:
+            return live
+        now = time.monotonic()
+        cached = self._limit_cache.get(account_id)
+        if cached is None or cached[0] <= now:
+            self._limit_cache[account_id] = (now + cache_s, live)
+            return live
+        return cached[1]
+
+    def admit(self, account_id: str, agent_id: str | None) -> SunaAgent:
+        """The agent to run, after Suna's checks: agent, 402 billing, run limit."""
+        agent = self.agent_for(self.writer(account_id), agent_id)
         if self.faults.out_of_credit(account_id):
             raise ApiError(402, {
                 "message": "Monthly limit of 60 minutes reached. "
@@ -121,36 +240,52 @@ class SimCore:
                 "subscription": {"price_id": "free", "plan_name": "free"},
             })
         limit = self.config.max_parallel_runs
-        running = self.running.get(account_id, set())
-        if limit and len(running) >= limit:
+        count = self._running_count(account_id)
+        if limit and count >= limit:
+            running = self.running.get(account_id, set())
             thread_ids = sorted({self.runs[r].thread_id for r in running})
             detail: dict[str, Any] = {
                 "message": f"Maximum of {limit} parallel agent runs allowed within 24 hours. "
-                f"You currently have {len(running)} running.",
-                "running_thread_ids": thread_ids, "running_count": len(running), "limit": limit,
+                f"You currently have {count} running.",
+                "running_thread_ids": thread_ids, "running_count": count, "limit": limit,
             }
-            if self.config.run_limit_status == 402:
+            status = self.behaviour.run_limit_status
+            if status == 402:
                 detail["error_code"] = "AGENT_RUN_LIMIT_EXCEEDED"
-            raise ApiError(self.config.run_limit_status, detail)
-        return script
+            raise ApiError(status, detail)
+        self.admitted[account_id] += 1
+        return agent
+
+    def release(self, account_id: str) -> None:
+        """An admitted start that will not run (its thread could not be made)."""
+        if self.admitted[account_id] > 0:
+            self.admitted[account_id] -= 1
 
     def start_run(
-        self, account_id: str, thread: SimThread, script: AgentScript, *,
+        self, account_id: str, thread: SimThread, agent: SunaAgent, *,
         model_name: str | None, key_headers: dict[str, str],
     ) -> SimRun:
-        """Create a run on ``thread`` and launch its scripted execution."""
+        """Create a run on ``thread`` and launch its scripted execution (after :meth:`admit`)."""
+        self.release(account_id)
         prompt = next(
             (m["content"].get("content", "") for m in reversed(thread.messages)
              if m["type"] == "user" and isinstance(m["content"], dict)),
             "",
         )
+        script: AgentScript = agent.script
+        behaviour = self.behaviour
         now = self.clock.now()
         run = SimRun(
             id=self.new_id(), thread_id=thread.thread_id, account_id=account_id,
-            agent_id=script.agent_id, model=model_name or script.model, prompt=str(prompt),
+            agent_id=agent.agent_id, agent_name=script.agent_id,
+            model=model_name or self.config.default_model or script.model,
+            requested_model=model_name, prompt=str(prompt),
             created_at=now, started_at=now, updated_at=now, key_headers=key_headers,
             faults=self.faults.for_run(script.agent_id, script.faults),
             ordinal=len(self.runs) + 1,
+            visible_at=time.monotonic() + behaviour.run_row_delay_ms / 1000.0,
+            event_ids=behaviour.redis_stream,
+            closing=FINAL_STATUSES | {"error"} if behaviour.redis_stream else FINAL_STATUSES,
         )
         if thread.run_ids:
             self.duplicate_threads.append(thread.thread_id)
@@ -169,8 +304,25 @@ class SimCore:
         self.running.get(run.account_id, set()).discard(run.id)
 
     def stop_run(self, run: SimRun) -> None:
-        """Suna's stop: status ``stopped`` (even over a finished run), then STOP."""
-        if run.task is not None and not run.task.done():
+        """Suna's stop.
+
+        Lax (``api-2025``): ``stopped`` is written unconditionally, even over a
+        finished run; a run not yet picked up never hears the STOP, goes on, and
+        its final write overwrites ``stopped``. Otherwise a running run is
+        stopped and a finished one left as it is.
+        """
+        running = run.status == "running"
+        if not self.behaviour.lax_stop:
+            if not running:
+                return
+            if run.task is not None:
+                run.task.cancel()
+            run.push({"type": "status", "status": "stopped", "message": "Agent run stopped"})
+            self.finish(run, "stopped", error=None, control="STOP")
+            return
+        if running and not run.picked_up:
+            run.stop_lost = True
+        elif run.task is not None and not run.task.done():
             run.task.cancel()
         self.finish(run, "stopped", error=None, control="STOP")
 

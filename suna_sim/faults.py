@@ -1,7 +1,8 @@
 """Fault injection: what can go wrong, on which route or agent, how often.
 
 Route faults act on HTTP requests (``route`` is a route name below, or
-``*``): ``error`` (a 5xx; 502/503/504 with a proxy's HTML body), ``rate_limit``
+``*``; ``start_agent`` is whichever start route the flavour has): ``error``
+(a 5xx; 502/503/504 with a proxy's HTML body), ``rate_limit``
 (429 with Suna's detail object), ``malformed`` (200 with a truncated JSON
 body, or a garbage line on a stream), ``drop`` (the connection is closed
 without an answer) and ``latency`` (a delay). ``rate`` is a probability
@@ -30,6 +31,11 @@ ROUTE_NAMES = (
     "stop_run",
     "list_runs",
     "get_messages",
+    "list_agents",
+    "create_agent",
+    "get_agent",
+    "run_status",
+    "active_runs",
 )
 
 FaultKind = Literal["error", "rate_limit", "malformed", "drop", "latency"]
@@ -59,7 +65,8 @@ class RunFaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
-    """Runs that end ``failed`` mid-answer."""
+    """Runs whose LLM call fails: ``failed`` in ``v1``; in ``api-2025`` and
+    ``agent-start`` ``completed`` with no answer and no usage (Suna's quirk)."""
     hang_rate: float = Field(0.0, ge=0.0, le=1.0)
     """Runs that stop producing anything until they are stopped."""
     billing_stop_rate: float = Field(0.0, ge=0.0, le=1.0)

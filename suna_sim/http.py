@@ -17,7 +17,9 @@ from .faults import RouteFault
 if TYPE_CHECKING:
     from .core import SimCore
 
-__all__ = ["CORE", "STREAM_FAULT", "ApiError", "fault_middleware", "json_body", "reply"]
+__all__ = [
+    "CORE", "STREAM_FAULT", "ApiError", "fault_middleware", "internal_error", "json_body", "reply",
+]
 
 CORE: web.AppKey[SimCore] = web.AppKey("suna_sim_core")
 STREAM_FAULT: ContextVar[RouteFault | None] = ContextVar("suna_sim_stream_fault", default=None)
@@ -33,11 +35,30 @@ _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unav
 class ApiError(Exception):
     """An error answer shaped like FastAPI's ``HTTPException``: ``{"detail": …}``."""
 
-    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: Any, headers: dict[str, str] | None = None, *,
+        plain: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+        self.plain = plain
+        """Answer ``detail`` as a text/plain body (an unhandled exception in Suna)."""
+
+    def response(self) -> web.Response:
+        """The answer Suna sends for this error."""
+        if self.plain:
+            return web.Response(status=self.status, text=str(self.detail), headers=self.headers)
+        return reply({"detail": self.detail}, self.status, self.headers)
+
+
+def internal_error() -> ApiError:
+    """Starlette's answer to an unhandled exception: 500, ``Internal Server Error``, plain text.
+
+    What Suna answers a non-UUID id (PostgreSQL's 22P02) or an unknown account.
+    """
+    return ApiError(500, "Internal Server Error", plain=True)
 
 
 def _compact(data: Any) -> str:
@@ -122,7 +143,7 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
             if late is not None:
                 response = _fault_answer(core, late)
     except ApiError as exc:
-        response = reply({"detail": exc.detail}, exc.status, exc.headers)
+        response = exc.response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -24,7 +24,7 @@ from .config import SimConfig
 from .core import SimCore
 from .faults import Faults
 from .http import CORE, fault_middleware
-from .ids import DEV_ACCOUNT_ID
+from .ids import DEV_ACCOUNT_ID, agent_uuid
 from .routes import add_api_routes
 from .state import SimRun
 from .stats import SimStats
@@ -38,7 +38,7 @@ def build_app(core: SimCore) -> web.Application:
     """The aiohttp application of a simulator core."""
     app = web.Application(middlewares=[fault_middleware], client_max_size=32 * 1024**2)
     app[CORE] = core
-    add_api_routes(app)
+    add_api_routes(app, core)
     add_admin_routes(app)
     return app
 
@@ -56,7 +56,9 @@ class SunaSimulator:
         config: SimConfig | None = None,
         **settings: Any,
     ) -> None:
-        """``settings`` are :class:`SimConfig` fields (``jwt_secret=``, ``max_parallel_runs=``…)."""
+        """``settings`` are :class:`SimConfig` fields (``flavour=``, ``max_parallel_runs=``…)."""
+        if isinstance(settings.get("accounts"), list | set | tuple):
+            settings["accounts"] = frozenset(settings["accounts"])
         self.config = config or SimConfig(**settings)
         book = agents if isinstance(agents, AgentBook) else load_agents(agents)
         fault_doc = Faults.model_validate(faults) if isinstance(faults, Mapping) else faults
@@ -113,8 +115,17 @@ class SunaSimulator:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` (routes live under ``/api``)."""
+        """``http://host:port`` (routes live under ``/api`` or ``/v1``, by flavour)."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def flavour(self) -> str:
+        """The API flavour served."""
+        return self.config.flavour
+
+    def agent_id(self, name: str, account_id: str = DEV_ACCOUNT_ID) -> str:
+        """The UUID of scripted agent ``name`` in ``account_id`` (as Suna would list it)."""
+        return agent_uuid(account_id, name)
 
     def stats(self) -> SimStats:
         """Every counter (runs per thread/agent, duplicate starts, usage, key headers)."""
@@ -135,7 +146,7 @@ class SunaSimulator:
 
     def token(self, sub: str = DEV_ACCOUNT_ID, *, ttl_s: int = 3600) -> str:
         """A bearer token for account ``sub`` (the development account by default)."""
-        return mint_token(self.config.jwt_secret or "unverified", sub, ttl_s=ttl_s)
+        return mint_token(self.config.jwt_secret, sub, ttl_s=ttl_s)
 
 
 class SimulatorThread:

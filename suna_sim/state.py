@@ -1,8 +1,9 @@
 """The simulator's store: threads, their messages, runs and their responses.
 
-A run keeps the JSON lines its stream replays (Suna's Redis list) and an
-``asyncio.Event`` swapped on every change, so that any number of streams wait
-on it without polling.
+A run keeps the JSON lines its stream replays (Suna's Redis list, or in
+``v1`` a Redis Stream whose entries carry ids) and an ``asyncio.Event``
+swapped on every change, so that any number of streams wait on it without
+polling.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 from .faults import RunFaults
 
-__all__ = ["Clock", "SimRun", "SimThread"]
+__all__ = ["FINAL_STATUSES", "Clock", "Entry", "SimRun", "SimThread"]
+
+FINAL_STATUSES = frozenset({"completed", "failed", "stopped"})
 
 
 class Clock:
@@ -32,6 +35,15 @@ class Clock:
             now = self._last + timedelta(microseconds=1)
         self._last = now
         return now.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One response of a run: its stream id (``v1``), JSON line, and whether it is final."""
+
+    event_id: str
+    line: str
+    final: bool
 
 
 @dataclass(eq=False)
@@ -55,7 +67,12 @@ class SimRun:
     thread_id: str
     account_id: str
     agent_id: str
+    """The Suna agent's UUID."""
+    agent_name: str
+    """Its script's name (what counters are keyed by)."""
     model: str
+    """The model the run uses (requested, or the account's default)."""
+    requested_model: str | None
     prompt: str
     created_at: str
     faults: RunFaults
@@ -67,8 +84,17 @@ class SimRun:
     completed_at: str | None = None
     updated_at: str | None = None
     error: str | None = None
-    responses: list[tuple[str, bool]] = field(default_factory=list)
-    """(JSON line, whether the stream closes after it)."""
+    responses: list[Entry] = field(default_factory=list)
+    visible_at: float = 0.0
+    """``time.monotonic()`` from which the run's row exists (``v1`` writes it late)."""
+    picked_up: bool = False
+    """Whether a worker has picked the run up (a lax stop before that is lost)."""
+    stop_lost: bool = False
+    """A lax stop came before pick-up: the run goes on and its final write wins."""
+    event_ids: bool = False
+    """Whether responses are Redis Stream entries with ids (``v1``)."""
+    closing: frozenset[str] = FINAL_STATUSES
+    """Statuses after which the run's streams close (``v1`` adds ``error``)."""
     control: str | None = None
     done_wall: float | None = None
     """``time.time()`` when the run's final status was written."""
@@ -80,14 +106,32 @@ class SimRun:
         event, self.changed = self.changed, asyncio.Event()
         event.set()
 
+    @property
+    def visible(self) -> bool:
+        """Whether the run's row has been written."""
+        return time.monotonic() >= self.visible_at
+
+    def _next_id(self) -> str:
+        """A Redis Stream entry id (``<ms>-<seq>``), later than every earlier one."""
+        ms = int(time.time() * 1000)
+        last = self.responses[-1].event_id if self.responses else ""
+        if last:
+            last_ms, _, last_seq = last.partition("-")
+            if ms <= int(last_ms):
+                return f"{last_ms}-{int(last_seq) + 1}"
+        return f"{ms}-0"
+
     def push(self, response: dict[str, Any]) -> None:
-        """Append a response to the run's list and wake its streams."""
-        final = response.get("type") == "status" and response.get("status") in (
-            "completed",
-            "failed",
-            "stopped",
-        )
-        self.responses.append((json.dumps(response), final))
+        """Append a response to the run's list and wake its streams.
+
+        In a Redis Stream (``v1``) the event gets its entry id as ``_event_id``.
+        """
+        final = response.get("type") == "status" and response.get("status") in self.closing
+        event_id = ""
+        if self.event_ids:
+            event_id = self._next_id()
+            response = {**response, "_event_id": event_id}
+        self.responses.append(Entry(event_id, json.dumps(response), final))
         self._notify()
 
     def finish(self, status: str, now: str, *, error: str | None, control: str) -> None:
@@ -132,7 +176,9 @@ class SimRun:
             **self.row(),
             "account_id": self.account_id,
             "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
             "model": self.model,
+            "requested_model": self.requested_model,
             "prompt": self.prompt,
             "key_headers": dict(self.key_headers),
             "responses": len(self.responses),

@@ -77,7 +77,8 @@ def test_file_formats(tmp_path: Path) -> None:
 
 async def test_runs_are_deterministic_for_a_seed(w: Any) -> None:
     async def ids(seed: int) -> list[str]:
-        async with SunaSimulator(jwt_secret=w.SECRET, seed=seed) as other:
+        async with SunaSimulator(flavour="api-2025", jwt_secret=w.SECRET, seed=seed,
+                                 accounts=frozenset(w.ACCOUNTS.values())) as other:
             w.sim = other
             thread_id = await w.thread()
             return [thread_id, await w.start(thread_id)]
@@ -91,7 +92,8 @@ async def test_default_agent_when_none_named(w: Any) -> None:
     thread_id = await w.thread("hello there")
     run_id = await w.start(thread_id, agent_id=None)
     await w.sim.run(run_id).task
-    assert w.sim.run(run_id).agent_id == "general"
+    assert w.sim.run(run_id).agent_name == "general"
+    assert w.sim.run(run_id).agent_id == w.agent("general")
     assert w.sim.stats().runs_by_agent == {"general": 1}
 
 
@@ -105,9 +107,9 @@ async def test_several_llm_calls_write_several_usage_rows(w: Any) -> None:
     usage = usage_rows[0]["content"]["usage"]
     assert usage["prompt_tokens"] == 1800 and usage["cache_read_input_tokens"] == 1200
     assert usage["prompt_tokens_details"] == {"cached_tokens": 1200}
-    assert usage_rows[0]["content"]["model"] == "anthropic/claude-sonnet-4"
+    assert usage_rows[0]["content"]["model"] == "claude-sonnet-4"  # the provider's name
     answers = [m for m in body["messages"] if m["type"] == "assistant"]
-    assert answers[-1]["content"]["content"].startswith('Research notes on "topic"')
+    assert 'Research notes on "topic"' in answers[-1]["content"]["content"]  # in a complete call
     stats = w.sim.stats()
     assert stats.usage.llm_calls == 2 and stats.usage.input_tokens == 3600
     assert stats.usage_by_model["anthropic/claude-sonnet-4"].cached_tokens == 2400

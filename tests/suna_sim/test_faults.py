@@ -47,7 +47,8 @@ async def test_count_limits_a_fault(w: Any) -> None:
 async def test_rate_is_seeded(w: Any) -> None:
     async def pattern() -> list[int]:
         async with SunaSimulator(
-            jwt_secret=w.SECRET, seed=11,
+            flavour="api-2025", jwt_secret=w.SECRET, seed=11,
+            accounts=frozenset(w.ACCOUNTS.values()),
             faults={"routes": [{"kind": "error", "route": "create_thread", "rate": 0.5}]},
         ) as other:
             w.sim = other
@@ -128,7 +129,8 @@ async def test_hang_until_stopped_and_per_agent_faults(w: Any) -> None:
 
 async def test_faults_at_start_and_reset(w: Any) -> None:
     async with SunaSimulator(
-        jwt_secret=w.SECRET, faults=Faults(routes=[RouteFault(kind="error", route="*")])
+        flavour="api-2025", jwt_secret=w.SECRET, accounts=frozenset(w.ACCOUNTS.values()),
+        faults=Faults(routes=[RouteFault(kind="error", route="*")]),
     ) as other:
         w.sim = other
         assert (await w.call("POST", "/api/threads"))[0] == 503

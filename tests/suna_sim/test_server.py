@@ -13,17 +13,21 @@ from typing import Any
 import aiohttp
 
 import suna_sim
-from suna_sim import SimulatorThread, mint_token
+from suna_sim import DEV_ACCOUNT_ID, SimulatorThread, mint_token
 from suna_sim.__main__ import _config, parse_args
 
 
 def test_suna_sim_exports() -> None:
     assert suna_sim.__all__ == [
         "DEV_ACCOUNT_ID",
+        "DEV_JWT_SECRET",
+        "FLAVOURS",
         "ROUTE_NAMES",
         "AgentBook",
         "AgentScript",
+        "Behaviour",
         "Faults",
+        "Flavour",
         "KeywordRule",
         "RouteFault",
         "RunFaults",
@@ -32,9 +36,12 @@ def test_suna_sim_exports() -> None:
         "SimulatorThread",
         "SunaSimulator",
         "UsageTotals",
+        "agent_uuid",
+        "behaviour_of",
         "build_app",
         "load_agents",
         "mint_token",
+        "provider_model",
     ]
     for name in suna_sim.__all__:
         assert getattr(suna_sim, name) is not None
@@ -42,14 +49,16 @@ def test_suna_sim_exports() -> None:
 
 def test_cli_options(monkeypatch: Any) -> None:
     monkeypatch.setenv("SUNA_JWT_SECRET", "from-env")
-    args = parse_args(["--port", "0", "--api-key", "pk_a:sk_a", "--api-key", "pk_b:sk_b=team",
-                       "--max-parallel-runs", "0", "--usage-rows", "llm_response_end",
-                       "--run-limit-status", "402", "--ping-interval", "5"])
+    team = "7ea40000-0000-4000-8000-000000000000"
+    args = parse_args(["--port", "0", "--api-key", "pk_a:sk_a", "--api-key",
+                       f"pk_b:sk_b={team}", "--max-parallel-runs", "0", "--flavour", "agent-start",
+                       "--ping-interval", "5", "--account", team, "--thread-limit", "10"])
     config = _config(args)
-    assert config.jwt_secret == "from-env"
-    assert dict(config.api_keys) == {"pk_a:sk_a": "pk_a", "pk_b:sk_b": "team"}
-    assert config.max_parallel_runs == 0 and config.run_limit_status == 402
-    assert config.usage_row_type == "llm_response_end" and config.ping_interval_s == 5
+    assert config.jwt_secret == "from-env" and config.flavour == "agent-start"
+    assert dict(config.api_keys) == {"pk_a:sk_a": DEV_ACCOUNT_ID, "pk_b:sk_b": team}
+    assert config.accounts == {DEV_ACCOUNT_ID, team} and config.thread_limit == 10
+    assert config.max_parallel_runs == 0 and config.ping_interval_s == 5
+    assert parse_args([]).flavour == "v1"
 
 
 async def test_subprocess_prints_its_port_first(tmp_path: Path) -> None:
@@ -64,11 +73,11 @@ async def test_subprocess_prints_its_port_first(tmp_path: Path) -> None:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=20)
         port = int(line)
-        token = mint_token(env["SUNA_JWT_SECRET"], "acct")
+        token = mint_token(env["SUNA_JWT_SECRET"], DEV_ACCOUNT_ID)
         async with aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {token}"}
         ) as session:
-            async with session.post(f"http://127.0.0.1:{port}/api/threads") as resp:
+            async with session.post(f"http://127.0.0.1:{port}/v1/threads") as resp:
                 assert resp.status == 200
             async with session.get(f"http://127.0.0.1:{port}/_sim/agents") as resp:
                 assert list((await resp.json())["agents"]) == ["solo"]

@@ -42,7 +42,8 @@ async def test_run_info_has_done_timestamp(w: Any) -> None:
     assert status == 200
     assert info["status"] == "completed" and info["prompt"] == "hi"
     assert before <= info["done_ts"] <= time.time()
-    assert info["agent_id"] == "general" and info["model"] == "openai/gpt-5-mini"
+    assert info["agent_name"] == "general" and info["agent_id"] == w.agent("general")
+    assert info["model"] == "openai/gpt-5-mini"
     status, _, _ = await w.call("GET", "/_sim/runs/nope", account=None)
     assert status == 404
 
@@ -51,3 +52,8 @@ async def test_agents_route(w: Any) -> None:
     status, body, _ = await w.call("GET", "/_sim/agents", account=None)
     assert status == 200 and body["default_agent"] == "general"
     assert "classifier" in body["agents"]
+    assert body["suna_agents"] == []  # the development account does not exist here
+    _, mine, _ = await w.call("GET", f"/_sim/agents?account={w.account_id('alice')}",
+                              account=None)  # fmt: skip
+    named = {a["name"]: a["agent_id"] for a in mine["suna_agents"]}
+    assert named["classifier"] == w.agent("classifier")
