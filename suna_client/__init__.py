@@ -1,8 +1,9 @@
 """Typed async client of the Suna agent API.
 
-``SunaClient`` speaks the real Suna routes (quirks included), waits for runs
-by streaming, retries only what is safe, guards each base URL with a circuit
-breaker, and raises only :class:`SunaError` subclasses. Users' provider keys
+``SunaClient`` speaks the real Suna routes of each API flavour (``api-2025``,
+``agent-start``, ``v1``; probed when ``auto``), quirks included, waits for
+runs by streaming, retries only what is safe, guards each base URL with a
+circuit breaker, and raises only :class:`SunaError` subclasses. Users' provider keys
 travel only as ``X-API-Key-<service>`` headers and are redacted everywhere.
 """
 
@@ -20,10 +21,13 @@ from .config import (
     Timeouts,
 )
 from .errors import (
+    SunaAgentsDisabledError,
     SunaCircuitOpenError,
     SunaConnectionError,
     SunaError,
+    SunaFlavourError,
     SunaForbiddenError,
+    SunaInvalidIdError,
     SunaNotFoundError,
     SunaPaymentRequiredError,
     SunaProtocolError,
@@ -32,9 +36,13 @@ from .errors import (
     SunaServerError,
     SunaStatusError,
     SunaTimeoutError,
+    SunaUnknownAgentError,
 )
+from .flavours import FLAVOURS, ROUTES, Flavour, FlavourSetting, Routes, probe
 from .models import (
     TERMINAL_STATUSES,
+    Agent,
+    AgentPage,
     AgentRun,
     AgentStarted,
     AgentStartRequest,
@@ -47,6 +55,8 @@ from .models import (
     RunResult,
     RunStatusEvent,
     RunUsage,
+    Started,
+    StartRequest,
     StopResult,
     StreamEvent,
     ThreadCreated,
@@ -61,7 +71,11 @@ __all__ = [
     "DEFAULT_POOL",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUTS",
+    "FLAVOURS",
+    "ROUTES",
     "TERMINAL_STATUSES",
+    "Agent",
+    "AgentPage",
     "AgentRun",
     "AgentStartRequest",
     "AgentStarted",
@@ -71,6 +85,8 @@ __all__ = [
     "BreakerConfig",
     "BreakerState",
     "CircuitBreaker",
+    "Flavour",
+    "FlavourSetting",
     "InitiateRequest",
     "InitiateResult",
     "JwtAuth",
@@ -80,18 +96,24 @@ __all__ = [
     "PingEvent",
     "PoolLimits",
     "RetryPolicy",
+    "Routes",
     "RunOutput",
     "RunResult",
     "RunStatusEvent",
     "RunUsage",
+    "StartRequest",
+    "Started",
     "StopResult",
     "StreamEvent",
+    "SunaAgentsDisabledError",
     "SunaAuth",
     "SunaCircuitOpenError",
     "SunaClient",
     "SunaConnectionError",
     "SunaError",
+    "SunaFlavourError",
     "SunaForbiddenError",
+    "SunaInvalidIdError",
     "SunaNotFoundError",
     "SunaPaymentRequiredError",
     "SunaProtocolError",
@@ -100,11 +122,13 @@ __all__ = [
     "SunaServerError",
     "SunaStatusError",
     "SunaTimeoutError",
+    "SunaUnknownAgentError",
     "ThreadCreated",
     "Timeouts",
     "UsageRecord",
     "answer_from_messages",
     "answer_of",
     "output_from_messages",
+    "probe",
     "usage_from_messages",
 ]

@@ -1,12 +1,14 @@
-"""The typed async client of the Suna API (routes and shapes of suna-api.md)."""
+"""The typed async client of the Suna API, in each of its flavours (suna-api.md)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 
@@ -22,8 +24,19 @@ from .config import (
     RetryPolicy,
     Timeouts,
 )
-from .errors import SunaTimeoutError
+from .errors import (
+    SunaAgentsDisabledError,
+    SunaFlavourError,
+    SunaForbiddenError,
+    SunaNotFoundError,
+    SunaTimeoutError,
+    SunaUnknownAgentError,
+    check_uuid,
+)
+from .flavours import ROUTES, Flavour, FlavourSetting, Routes, probe
 from .models import (
+    Agent,
+    AgentPage,
     AgentRun,
     AgentStarted,
     AgentStartRequest,
@@ -33,6 +46,8 @@ from .models import (
     RunOutput,
     RunResult,
     RunUsage,
+    Started,
+    StartRequest,
     StopResult,
     StreamEvent,
     ThreadCreated,
@@ -45,6 +60,10 @@ from .waiting import OnEvent, RunWaiter
 __all__ = ["SunaClient"]
 
 Keys = Mapping[str, str] | None
+T = TypeVar("T")
+_PROBED: dict[str, Flavour] = {}
+"""Flavours found by probing, per base URL (a deployment does not change flavour
+while a process runs)."""
 
 
 class SunaClient:
@@ -57,7 +76,9 @@ class SunaClient:
     ``X-API-Key-<service>`` headers) and ``caller_token`` (a caller's bearer
     sent instead of the service ``auth``). ``breaker`` is a config (one
     breaker for this client's base URL) or a :class:`CircuitBreaker` shared by
-    several clients of the same URL.
+    several clients of the same URL. ``flavour`` is the Suna API spoken
+    (``api-2025``, ``agent-start``, ``v1``) or ``auto``: probed once per base
+    URL, on first use.
     """
 
     def __init__(
@@ -71,8 +92,14 @@ class SunaClient:
         breaker: BreakerConfig | CircuitBreaker = DEFAULT_BREAKER,
         pool: PoolLimits = DEFAULT_POOL,
         on_request: OnRequest | None = None,
+        flavour: FlavourSetting = "auto",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.flavour_setting = flavour
+        self._routes: Routes | None = None if flavour == "auto" else ROUTES[flavour]
+        self._probing = asyncio.Lock()
+        self._fresh: dict[str, float] = {}
+        """Runs this client started, and when: ``v1`` may not have written their rows yet."""
         self.timeouts = timeouts
         self.retry_policy = retry
         self._auth = auth
@@ -125,13 +152,33 @@ class SunaClient:
         """The retry policy's wait before try ``attempt + 1``."""
         return self.transport.backoff_s(attempt)
 
+    async def routes(self) -> Routes:
+        """The routes of the deployment's flavour (probed once per base URL if ``auto``)."""
+        if self._routes is not None:
+            return self._routes
+        async with self._probing:
+            if self._routes is None:
+                flavour = _PROBED.get(self.base_url)
+                if flavour is None:
+                    flavour, _ = await probe(
+                        self._get_session(), self.base_url, timeout_s=self.timeouts.probe_s
+                    )
+                    _PROBED[self.base_url] = flavour
+                self._routes = ROUTES[flavour]
+        return self._routes
+
+    async def flavour(self) -> Flavour:
+        """The API flavour spoken (probing it if the setting is ``auto``)."""
+        return (await self.routes()).flavour
+
     async def create_thread(
         self, name: str | None = None, *, extra_keys: Keys = None, caller_token: str | None = None
     ) -> ThreadCreated:
-        """``POST /api/threads``: a new thread (and project) of the caller's account."""
+        """``POST P/threads``: a new thread (and project, and sandbox) of the caller's account."""
         form = {"name": name} if name else {}
+        routes = await self.routes()
         call = self.transport.build_call(
-            "POST", "/api/threads", idempotent=False, caller_token=caller_token,
+            "POST", routes.create_thread, idempotent=False, caller_token=caller_token,
             extra_keys=extra_keys, body=lambda: aiohttp.FormData(form),
         )
         return await self.transport.call(call, ThreadCreated.model_validate)
@@ -140,9 +187,14 @@ class SunaClient:
         self, thread_id: str, content: str, *, extra_keys: Keys = None,
         caller_token: str | None = None,
     ) -> MessageRow:
-        """``POST /api/threads/{tid}/messages``: a user message; the stored row."""
+        """``POST P/threads/{tid}/messages``: a user message; the stored row.
+
+        Not before an ``agent-start``/``v1`` start with a prompt: that start writes
+        the prompt itself.
+        """
+        routes = await self.routes()
         call = self.transport.build_call(
-            "POST", "/api/threads/{tid}/messages", idempotent=False, ids=(thread_id,),
+            "POST", routes.messages, idempotent=False, ids=(thread_id,),
             caller_token=caller_token, extra_keys=extra_keys,
             json_body={"type": "user", "content": content, "is_llm_message": True},
         )
@@ -152,13 +204,107 @@ class SunaClient:
         self, thread_id: str, request: AgentStartRequest | None = None, *,
         extra_keys: Keys = None, caller_token: str | None = None,
     ) -> AgentStarted:
-        """``POST /api/thread/{tid}/agent/start``: a new run (never retried once sent)."""
+        """``POST /api/thread/{tid}/agent/start`` (``api-2025``): a new run on a thread whose
+        prompt is already in it (never retried once sent). :meth:`start` works in every
+        flavour."""
+        routes = await self.routes()
+        if routes.unified_start:
+            raise SunaFlavourError(
+                f"the {routes.flavour} API has no thread start route; use start()"
+            )
         body = (request or AgentStartRequest()).model_dump(exclude_none=True)
         call = self.transport.build_call(
-            "POST", "/api/thread/{tid}/agent/start", idempotent=False, ids=(thread_id,),
+            "POST", routes.start, idempotent=False, ids=(thread_id,),
             caller_token=caller_token, extra_keys=extra_keys, json_body=body,
         )
         return await self.transport.call(call, AgentStarted.model_validate)
+
+    async def start(
+        self, request: StartRequest, *, extra_keys: Keys = None, caller_token: str | None = None
+    ) -> Started:
+        """Start a run, whatever the flavour: its run, thread and project ids.
+
+        ``api-2025``: creates the thread unless ``thread_id`` is given, adds the
+        prompt as a message, then starts (three calls). ``agent-start`` / ``v1``:
+        one multipart call carrying the prompt; with ``optimistic`` the thread is
+        created under ``thread_id``/``project_id`` (generated here if unset), so
+        that a caller who recorded them first can ask about that thread later.
+        Never retried once sent: a doubtful start is resolved by asking for the
+        thread's runs (:meth:`list_thread_runs` with ``expect_run``).
+        """
+        routes = await self.routes()
+        for kind in ("thread", "project", "agent"):
+            value = getattr(request, f"{kind}_id")
+            if value is not None:
+                check_uuid(kind, value)
+        if not routes.unified_start:
+            return await self._start_2025(request, extra_keys=extra_keys,
+                                          caller_token=caller_token)  # fmt: skip
+        fields = request.model_dump(exclude_none=True, exclude={"optimistic"})
+        if request.optimistic:
+            fields["optimistic"] = True
+            fields.setdefault("thread_id", str(uuid.uuid4()))
+            fields.setdefault("project_id", str(uuid.uuid4()))
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            for key, value in fields.items():
+                data.add_field(key, str(value).lower() if isinstance(value, bool) else str(value))
+            return data
+
+        call = self.transport.build_call(
+            "POST", routes.start, idempotent=False, body=form, extra_keys=extra_keys,
+            caller_token=caller_token,
+        )
+        started = await self.transport.call(call, Started.model_validate)
+        self._remember(started.agent_run_id)
+        return started
+
+    def _remember(self, run_id: str) -> None:
+        now = time.monotonic()
+        if len(self._fresh) >= 1024:
+            horizon = now - self.timeouts.late_run_s
+            self._fresh = {rid: at for rid, at in self._fresh.items() if at > horizon}
+        self._fresh[run_id] = now
+
+    async def _late_tolerant(self, run_id: str, op: Callable[[], Awaitable[T]]) -> T:
+        """``op``, asked again while it is a 404 for a run this client started less than
+        ``Timeouts.late_run_s`` ago (``v1`` writes the run's row after the start)."""
+        delay = 0.02
+        while True:
+            try:
+                return await op()
+            except SunaNotFoundError:
+                started = self._fresh.get(run_id)
+                if started is None or time.monotonic() + delay > started + self.timeouts.late_run_s:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _start_2025(
+        self, request: StartRequest, *, extra_keys: Keys, caller_token: str | None
+    ) -> Started:
+        if request.optimistic or (request.project_id and not request.thread_id):
+            raise SunaFlavourError(
+                "the api-2025 API cannot create a thread under a chosen id or project; "
+                "create the thread first (create_thread) and start on it"
+            )
+        thread_id, project_id = request.thread_id, request.project_id
+        if thread_id is None:
+            created = await self.create_thread(extra_keys=extra_keys, caller_token=caller_token)
+            thread_id, project_id = created.thread_id, created.project_id
+        if request.prompt:
+            await self.add_message(thread_id, request.prompt, extra_keys=extra_keys,
+                                   caller_token=caller_token)  # fmt: skip
+        options = AgentStartRequest(
+            agent_id=request.agent_id, model_name=request.model_name,
+            enable_thinking=request.enable_thinking, reasoning_effort=request.reasoning_effort,
+        )
+        started = await self.start_agent(thread_id, options, extra_keys=extra_keys,
+                                         caller_token=caller_token)
+        self._remember(started.agent_run_id)
+        return Started(thread_id=thread_id, agent_run_id=started.agent_run_id,
+                       project_id=project_id, status=started.status)  # fmt: skip
 
     async def initiate(
         self, request: InitiateRequest, *, files: Sequence[tuple[str, bytes]] = (),
@@ -167,8 +313,10 @@ class SunaClient:
         """``POST /api/agent/initiate``: thread, message and run in one call.
 
         Saves round trips but loses exactly-once starts (no thread id is known
-        before the run exists); use only when that is acceptable.
+        before the run exists); use only when that is acceptable. ``api-2025`` only.
         """
+        if (await self.routes()).unified_start:
+            raise SunaFlavourError("agent/initiate exists only in the api-2025 API; use start()")
         fields = request.model_dump(exclude_none=True)
 
         def form() -> aiohttp.FormData:
@@ -180,7 +328,8 @@ class SunaClient:
             return data
 
         call = self.transport.build_call(
-            "POST", "/api/agent/initiate", idempotent=False, caller_token=caller_token,
+            "POST", (await self.routes()).prefix + "/agent/initiate", idempotent=False,
+            caller_token=caller_token,
             extra_keys=extra_keys, body=form,
         )
         return await self.transport.call(call, InitiateResult.model_validate)
@@ -188,23 +337,30 @@ class SunaClient:
     async def get_run(
         self, run_id: str, *, extra_keys: Keys = None, caller_token: str | None = None
     ) -> AgentRun:
-        """``GET /api/agent-run/{rid}``: the run's status as Suna stored it."""
+        """``GET P/agent-run/{rid}``: the run's status as Suna stored it."""
+        routes = await self.routes()
         call = self.transport.build_call(
-            "GET", "/api/agent-run/{rid}", idempotent=True, ids=(run_id,),
+            "GET", routes.get_run, idempotent=True, ids=(run_id,),
             caller_token=caller_token, extra_keys=extra_keys,
         )
-        return await self.transport.call(call, AgentRun.model_validate)
+        return await self._late_tolerant(
+            run_id, lambda: self.transport.call(call, AgentRun.model_validate)
+        )
 
     async def stream_run(
-        self, run_id: str, *, extra_keys: Keys = None, caller_token: str | None = None
+        self, run_id: str, *, last_id: str | None = None, extra_keys: Keys = None,
+        caller_token: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """The events of one stream connection, replay included, until Suna closes it.
 
-        Raw and unconfirmed: prefer :meth:`wait_for_run` to learn how a run ended.
+        ``last_id`` (``v1``): only the events after that ``_event_id``. Raw and
+        unconfirmed: prefer :meth:`wait_for_run` to learn how a run ended.
         """
+        routes = await self.routes()
         call = self.transport.build_call(
-            "GET", "/api/agent-run/{rid}/stream", idempotent=True, ids=(run_id,),
+            "GET", routes.stream, idempotent=True, ids=(run_id,),
             caller_token=caller_token, extra_keys=extra_keys,
+            params={"last_id": last_id} if last_id else None,
         )
         async with self.transport.stream(call) as resp:
             rid = resp.headers.get("X-Request-ID", call.request_id)
@@ -220,48 +376,80 @@ class SunaClient:
         """Until the run is over, its final status confirmed by ``GET agent-run``.
 
         Streams (no polling on the hot path); raises :class:`SunaTimeoutError`
-        after ``timeout_s`` (default ``Timeouts.run_s``) in total.
+        after ``timeout_s`` (default ``Timeouts.run_s``) in total. A run missing
+        (404) during its first ``Timeouts.late_run_s`` is waited for: ``v1``
+        writes the run's row after answering the start.
         """
         budget = self.timeouts.run_s if timeout_s is None else timeout_s
-        waiter = RunWaiter(self, run_id, on_event=on_event, caller_token=caller_token)
+        routes = await self.routes()
+        waiter = RunWaiter(self, routes, run_id, on_event=on_event, caller_token=caller_token)
         try:
             async with asyncio.timeout(budget):
                 return await waiter.run()
         except TimeoutError:
             raise SunaTimeoutError(
                 f"run {run_id} not over after {budget:g} s", request_sent=True,
-                method="GET", route="GET /api/agent-run/{rid}/stream",
+                method="GET", route=f"GET {routes.stream}",
             ) from None
 
     async def stop_run(
         self, run_id: str, *, extra_keys: Keys = None, caller_token: str | None = None
     ) -> StopResult:
-        """``POST /api/agent-run/{rid}/stop`` (safe to repeat; Suna marks the run stopped)."""
+        """``POST P/agent-run/{rid}/stop`` (safe to repeat).
+
+        In ``api-2025`` it marks even a finished run ``stopped``, and a stop that
+        comes before Suna's worker picked the run up is lost: stop only runs seen
+        running, and confirm the end with :meth:`wait_for_run`.
+        """
+        routes = await self.routes()
         call = self.transport.build_call(
-            "POST", "/api/agent-run/{rid}/stop", idempotent=True, ids=(run_id,),
+            "POST", routes.stop, idempotent=True, ids=(run_id,),
             caller_token=caller_token, extra_keys=extra_keys,
         )
-        return await self.transport.call(call, StopResult.model_validate)
+        return await self._late_tolerant(
+            run_id, lambda: self.transport.call(call, StopResult.model_validate)
+        )
 
     async def list_thread_runs(
-        self, thread_id: str, *, extra_keys: Keys = None, caller_token: str | None = None
+        self, thread_id: str, *, expect_run: bool = False, extra_keys: Keys = None,
+        caller_token: str | None = None,
     ) -> list[AgentRun]:
-        """``GET /api/thread/{tid}/agent-runs``: the thread's runs, newest first."""
-        call = self.transport.build_call(
-            "GET", "/api/thread/{tid}/agent-runs", idempotent=True, ids=(thread_id,),
-            caller_token=caller_token, extra_keys=extra_keys,
-        )
-        return await self.transport.call(
-            call, lambda data: [AgentRun.model_validate(r) for r in data["agent_runs"]]
-        )
+        """``GET P/thread/{tid}/agent-runs``: the thread's runs, newest first.
+
+        ``expect_run``: a start may have reached Suna, so in ``v1`` (which writes
+        the run's row after answering the start) an empty list is asked again for
+        ``Timeouts.late_run_s`` before it is believed.
+        """
+        routes = await self.routes()
+
+        async def once() -> list[AgentRun]:
+            call = self.transport.build_call(
+                "GET", routes.thread_runs, idempotent=True, ids=(thread_id,),
+                caller_token=caller_token, extra_keys=extra_keys,
+            )
+            return await self.transport.call(
+                call, lambda data: [AgentRun.model_validate(r) for r in data["agent_runs"]]
+            )
+
+        runs = await once()
+        if runs or not expect_run or routes.flavour != "v1":
+            return runs
+        deadline = time.monotonic() + self.timeouts.late_run_s
+        delay = 0.05
+        while not runs and time.monotonic() + delay < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            runs = await once()
+        return runs
 
     async def get_messages(
         self, thread_id: str, *, order: Literal["asc", "desc"] = "desc", extra_keys: Keys = None,
         caller_token: str | None = None,
     ) -> list[MessageRow]:
-        """``GET /api/threads/{tid}/messages`` (``optimized=false`` for later versions)."""
+        """``GET P/threads/{tid}/messages`` (``optimized=false`` for later versions)."""
+        routes = await self.routes()
         call = self.transport.build_call(
-            "GET", "/api/threads/{tid}/messages", idempotent=True, ids=(thread_id,),
+            "GET", routes.messages, idempotent=True, ids=(thread_id,),
             caller_token=caller_token, extra_keys=extra_keys,
             params={"order": order, "optimized": "false"},
         )
@@ -287,3 +475,67 @@ class SunaClient:
         """Answer, the rule that produced it, and usage, with a single messages request."""
         rows = await self.get_messages(thread_id, order="asc", caller_token=caller_token)
         return output_from_messages(rows, requested_model=requested_model)
+
+    async def list_agents(
+        self, *, search: str | None = None, page: int = 1, limit: int = 100,
+        caller_token: str | None = None,
+    ) -> AgentPage:
+        """``GET P/agents``: one page of the account's agents (``search``: name or
+        description). :class:`SunaAgentsDisabledError` if custom agents are off."""
+        routes = await self.routes()
+        params = {"page": str(page), "limit": str(limit)}
+        if search:
+            params["search"] = search
+        call = self.transport.build_call(
+            "GET", routes.agents, idempotent=True, caller_token=caller_token, params=params
+        )
+
+        def parse(data: Any) -> AgentPage:
+            info = data.get("pagination") or {}
+            agents = tuple(Agent.model_validate(a) for a in data["agents"])
+            return AgentPage(agents=agents, page=int(info.get("current_page", page)),
+                             total=int(info.get("total_items", len(agents))),
+                             has_next=bool(info.get("has_next", False)))  # fmt: skip
+
+        try:
+            return await self.transport.call(call, parse)
+        except SunaForbiddenError as exc:
+            raise SunaAgentsDisabledError(
+                status=exc.status, detail=exc.detail, body_excerpt=exc.body_excerpt,
+                error_code=exc.error_code, method=exc.method, route=exc.route,
+                request_id=exc.request_id,
+            ) from None
+
+    async def get_agent(self, agent_id: str, *, caller_token: str | None = None) -> Agent:
+        """``GET P/agents/{aid}``: one of the account's agents."""
+        routes = await self.routes()
+        call = self.transport.build_call(
+            "GET", routes.agent, idempotent=True, ids=(agent_id,), caller_token=caller_token
+        )
+        return await self.transport.call(call, Agent.model_validate)
+
+    async def find_agents(self, name: str, *, caller_token: str | None = None) -> list[Agent]:
+        """The account's agents named exactly ``name`` (every page of a search for it)."""
+        found: list[Agent] = []
+        page = 1
+        while True:
+            batch = await self.list_agents(search=name, page=page, caller_token=caller_token)
+            found.extend(a for a in batch.agents if a.name == name)
+            if not batch.has_next:
+                return found
+            page += 1
+
+    async def resolve_agent(self, agent: str, *, caller_token: str | None = None) -> str:
+        """The UUID of ``agent``: itself if it is a UUID, else the one agent of the account
+        with that exact name (:class:`SunaUnknownAgentError` for none or several)."""
+        try:
+            uuid.UUID(agent)
+        except ValueError:
+            pass
+        else:
+            return agent
+        matches = await self.find_agents(agent, caller_token=caller_token)
+        if len(matches) != 1:
+            route = f"GET {(await self.routes()).agents}"
+            raise SunaUnknownAgentError(agent, len(matches), method="GET", route=route)
+        return matches[0].agent_id

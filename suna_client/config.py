@@ -43,6 +43,13 @@ class Timeouts:
     """After the stream reports the end of a run, how long ``GET agent-run`` may
     still say ``running`` (Suna writes the status after it pushes the event)."""
 
+    late_run_s: float = 3.0
+    """How long after a start a run may still be missing (404, an empty run list):
+    ``v1`` writes the run's row in the background after answering the start."""
+
+    probe_s: float = 10.0
+    """The flavour probe's time limit per request."""
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:

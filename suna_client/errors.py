@@ -8,10 +8,16 @@
     ├── SunaTimeoutError              a time limit ran out (``request_sent`` likewise)
     ├── SunaProtocolError             malformed JSON body, SSE line or response shape
     ├── SunaCircuitOpenError          refused locally: the base URL's breaker is open
+    ├── SunaInvalidIdError            refused locally: a thread, run or agent id that is
+    │                                 not a UUID (Suna answers those with a 500)
+    ├── SunaFlavourError              which API the deployment speaks cannot be told,
+    │                                 or it lacks what was asked (optimistic starts)
+    ├── SunaUnknownAgentError         no agent, or several, of the account has that name
     └── SunaStatusError               Suna answered an error status (status, detail,
         │                             error_code, body_excerpt, request_id); also 400/401/422
         ├── SunaNotFoundError         404 thread, run or agent not found
         ├── SunaForbiddenError        403 thread of another account, model not allowed
+        │   └── SunaAgentsDisabledError   403 of the agents list: custom agents are off
         ├── SunaPaymentRequiredError  402 billing exhausted (out of credit)
         ├── SunaQuotaExceededError    402 THREAD_LIMIT_EXCEEDED / PROJECT_LIMIT_EXCEEDED:
         │                             the plan's thread or project quota, not credit
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -37,10 +44,13 @@ from typing import Any
 import aiohttp
 
 __all__ = [
+    "SunaAgentsDisabledError",
     "SunaCircuitOpenError",
     "SunaConnectionError",
     "SunaError",
+    "SunaFlavourError",
     "SunaForbiddenError",
+    "SunaInvalidIdError",
     "SunaNotFoundError",
     "SunaPaymentRequiredError",
     "SunaProtocolError",
@@ -49,6 +59,8 @@ __all__ = [
     "SunaServerError",
     "SunaStatusError",
     "SunaTimeoutError",
+    "SunaUnknownAgentError",
+    "check_uuid",
     "scrub",
     "status_error",
     "translate",
@@ -101,6 +113,29 @@ class SunaCircuitOpenError(SunaError):
         self.retry_in_s = retry_in_s
 
 
+class SunaInvalidIdError(SunaError):
+    """An id that is not a UUID: refused before any request (Suna would answer 500)."""
+
+    def __init__(self, kind: str, value: str, **ctx: Any) -> None:
+        super().__init__(f"{kind} id {value[:80]!r} is not a UUID", **ctx)
+        self.kind = kind
+        self.value = value
+
+
+class SunaFlavourError(SunaError):
+    """The deployment's API flavour cannot be told, or does not offer what was asked."""
+
+
+class SunaUnknownAgentError(SunaError):
+    """No agent of the account has this name, or more than one has (``matches``)."""
+
+    def __init__(self, name: str, matches: int, **ctx: Any) -> None:
+        what = "no agent" if matches == 0 else f"{matches} agents"
+        super().__init__(f"{what} of the Suna account named {name!r}", **ctx)
+        self.name = name
+        self.matches = matches
+
+
 class SunaStatusError(SunaError):
     """Suna answered with an error status."""
 
@@ -130,6 +165,10 @@ class SunaForbiddenError(SunaStatusError):
     """403: the thread belongs to another account, or the model is not allowed."""
 
 
+class SunaAgentsDisabledError(SunaForbiddenError):
+    """403 of the agents list: the deployment's ``custom_agents`` flag is off."""
+
+
 class SunaPaymentRequiredError(SunaStatusError):
     """402: the account's billing is exhausted."""
 
@@ -157,6 +196,15 @@ class SunaRateLimitedError(SunaStatusError):
 
 class SunaServerError(SunaStatusError):
     """5xx: Suna (or a proxy in front of it) failed."""
+
+
+def check_uuid(kind: str, value: str) -> str:
+    """``value`` if it is a UUID; :class:`SunaInvalidIdError` otherwise."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise SunaInvalidIdError(kind, str(value)) from None
+    return value
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

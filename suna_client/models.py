@@ -16,6 +16,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "CONTROL_STATUSES",
     "TERMINAL_STATUSES",
+    "Agent",
+    "AgentPage",
     "AgentRun",
     "AgentStartRequest",
     "AgentStarted",
@@ -28,6 +30,8 @@ __all__ = [
     "RunResult",
     "RunStatusEvent",
     "RunUsage",
+    "StartRequest",
+    "Started",
     "StopResult",
     "StreamEvent",
     "ThreadCreated",
@@ -76,6 +80,8 @@ class MessageRow(_Model):
     created_at: str | None = None
     updated_at: str | None = None
     sequence: int | None = None
+    event_id: str | None = Field(None, alias="_event_id")
+    """The ``v1`` stream's entry id (what ``?last_id=`` resumes after)."""
 
     @field_validator("content", mode="before")
     @classmethod
@@ -130,10 +136,11 @@ class RunStatusEvent(_Model):
     type: Literal["status"] = "status"
     status: str
     message: str | None = None
+    event_id: str | None = Field(None, alias="_event_id")
 
     @property
     def is_final(self) -> bool:
-        """Whether the stream closes after it (``error`` alone does not close it)."""
+        """Whether an ``api-2025`` stream closes after it (``error`` closes only in ``v1``)."""
         return self.status in TERMINAL_STATUSES or self.status in CONTROL_STATUSES
 
 
@@ -168,6 +175,58 @@ class AgentStartRequest(_Model):
     stream: bool | None = None
     enable_context_manager: bool | None = None
     agent_id: str | None = None
+
+
+class StartRequest(_Model):
+    """One start of a run, whatever the flavour (:meth:`SunaClient.start`).
+
+    ``api-2025`` creates the thread when ``thread_id`` is unset, adds
+    ``prompt`` as a message, then starts. ``agent-start`` / ``v1`` send the
+    prompt with the start (Suna writes it into the thread) and, with
+    ``optimistic``, create the thread under the caller's ``thread_id`` and
+    ``project_id`` (a known project is shared).
+    """
+
+    prompt: str | None = None
+    thread_id: str | None = None
+    project_id: str | None = None
+    optimistic: bool = False
+    agent_id: str | None = None
+    model_name: str | None = None
+    enable_thinking: bool | None = None
+    reasoning_effort: str | None = None
+    memory_enabled: bool | None = None
+    """``agent-start`` / ``v1`` only."""
+
+
+class Started(_Model):
+    """What a start created: its run, and the thread (and project) it runs on."""
+
+    thread_id: str
+    agent_run_id: str
+    project_id: str | None = None
+    status: str = "running"
+
+
+class Agent(_Model):
+    """An agent of the calling account, from ``GET P/agents`` or ``GET P/agents/{id}``."""
+
+    agent_id: str
+    name: str
+    description: str | None = None
+    account_id: str | None = None
+    is_default: bool = False
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class AgentPage(_Model):
+    """One page of the agents list."""
+
+    agents: tuple[Agent, ...]
+    page: int
+    total: int
+    has_next: bool
 
 
 class AgentStarted(_Model):

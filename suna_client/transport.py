@@ -33,10 +33,12 @@ from .config import RetryPolicy, Timeouts
 from .errors import (
     SunaConnectionError,
     SunaError,
+    SunaInvalidIdError,
     SunaProtocolError,
     SunaRateLimitedError,
     SunaServerError,
     SunaTimeoutError,
+    check_uuid,
     scrub,
     status_error,
     translate,
@@ -50,6 +52,7 @@ OnRequest = Callable[[str, int | None, float], None]
 
 _log = logging.getLogger("suna_client")
 _PLACEHOLDER = re.compile(r"\{[a-z]+\}")
+_ID_KINDS = {"{tid}": "thread", "{rid}": "run", "{aid}": "agent"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,17 @@ class Transport:
         body: Callable[[], Any] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Call:
-        """A :class:`Call` with auth (or the caller's bearer), key headers, a request id."""
+        """A :class:`Call` with auth (or the caller's bearer), key headers, a request id.
+
+        Every id in ``ids`` must be a UUID (:class:`SunaInvalidIdError` before any
+        request: Suna answers other ids with a 500 that looks like an outage).
+        """
+        route = f"{method} {template}"
+        for name, value in zip(_PLACEHOLDER.findall(template), ids, strict=True):
+            try:
+                check_uuid(_ID_KINDS[name], value)
+            except SunaInvalidIdError as exc:
+                raise SunaInvalidIdError(exc.kind, exc.value, method=method, route=route) from None
         parts: Iterator[str] = (quote(i, safe="") for i in ids)
         path = _PLACEHOLDER.sub(lambda _: next(parts), template)
         request_id = uuid.uuid4().hex
@@ -126,7 +139,7 @@ class Transport:
         headers.update(keys)
         secrets.extend(keys.values())
         return Call(
-            method=method, route=f"{method} {template}", path=path, idempotent=idempotent,
+            method=method, route=route, path=path, idempotent=idempotent,
             headers=headers, secrets=tuple(secrets), request_id=request_id,
             json_body=json_body, body=body, params=params,
         )

@@ -1,11 +1,16 @@
 """Waiting for a run to end: stream first, confirm always, poll as a last resort.
 
-The stream replays the whole run on every connection, so events are
-de-duplicated (by ``message_id``; by ``(thread_run_id, sequence)`` for
-chunks; by content and occurrence for the rest). Whatever the stream said
-last, the final status comes from ``GET agent-run`` (a stream opened on a
-finished run says ``completed`` even when it failed), re-read briefly if Suna
-has not written it yet. A stream that breaks is reopened with backoff; after
+``api-2025`` and ``agent-start`` replay the whole run on every connection, so
+events are de-duplicated (by ``message_id``; by ``(thread_run_id, sequence)``
+for chunks; by content and occurrence for the rest). ``v1`` gives each event
+an ``_event_id``: a reconnect asks only for what follows the last one seen
+(``?last_id=``), and the id is the de-duplication key. Whatever the stream
+said last, the final status comes from ``GET agent-run`` (a stream opened on
+a finished run says ``completed`` even when it failed), re-read briefly if
+Suna has not written it yet. A stream that sends only pings for
+``Timeouts.stream_idle_s`` is checked the same way. A run missing (404) in
+the first ``Timeouts.late_run_s`` is waited for (``v1`` writes its row late).
+A stream that breaks is reopened with backoff; after
 ``RetryPolicy.stream_reconnects`` fruitless tries, waiting polls with backoff.
 """
 
@@ -22,6 +27,7 @@ from .errors import (
     SunaCircuitOpenError,
     SunaConnectionError,
     SunaError,
+    SunaNotFoundError,
     SunaProtocolError,
     SunaRateLimitedError,
     SunaServerError,
@@ -32,6 +38,7 @@ from .sse import iter_events
 
 if TYPE_CHECKING:
     from .client import SunaClient
+    from .flavours import Routes
 
 __all__ = ["OnEvent", "RunWaiter"]
 
@@ -51,6 +58,8 @@ _log = logging.getLogger("suna_client.wait")
 
 def event_key(raw: str, event: StreamEvent) -> Hashable:
     """What identifies ``event`` across the replays of one run's stream."""
+    if isinstance(event, MessageRow | RunStatusEvent) and event.event_id:
+        return ("e", event.event_id)
     if isinstance(event, MessageRow):
         if event.message_id:
             return ("m", event.message_id)
@@ -63,10 +72,16 @@ class RunWaiter:
     """One ``wait_for_run`` call's state: what was seen, how often it reconnected."""
 
     def __init__(
-        self, client: SunaClient, run_id: str, *, on_event: OnEvent | None, caller_token: str | None
+        self, client: SunaClient, routes: Routes, run_id: str, *, on_event: OnEvent | None,
+        caller_token: str | None,
     ) -> None:
         self._client = client
+        self._routes = routes
+        self._closing = routes.closing_statuses
         self._run_id = run_id
+        self._last_id: str | None = None
+        late_s = client.timeouts.late_run_s if routes.flavour == "v1" else 0.0
+        self._late_until = time.monotonic() + late_s
         self._on_event = on_event
         self._caller_token = caller_token
         self._seen: dict[Hashable, int] = {}
@@ -97,6 +112,12 @@ class RunWaiter:
                 failures = 1 if progressed else failures + 1
                 pause = self._client.backoff_s(failures)
                 _log.debug("stream of %s closed while running; reopening", self._run_id)
+            except SunaNotFoundError:
+                if time.monotonic() >= self._late_until:
+                    raise
+                _log.debug("run %s not found yet; asking again", self._run_id)
+                await asyncio.sleep(self._client.backoff_s(1))  # not written yet: no failure
+                continue
             except TRANSIENT as exc:
                 failures += 1
                 pause = self._pause(exc, failures)
@@ -118,8 +139,9 @@ class RunWaiter:
     async def _stream_once(self) -> tuple[bool, bool]:
         """Follow one connection: (whether it brought new events, whether it ended the run)."""
         call = self._client.transport.build_call(
-            "GET", "/api/agent-run/{rid}/stream", idempotent=True,
-            ids=(self._run_id,), caller_token=self._caller_token,
+            "GET", self._routes.stream, idempotent=True, ids=(self._run_id,),
+            caller_token=self._caller_token,
+            params={"last_id": self._last_id} if self._last_id else None,
         )
         async with self._client.transport.stream(call) as resp:
             rid = resp.headers.get("X-Request-ID", call.request_id)
@@ -132,9 +154,20 @@ class RunWaiter:
     ) -> tuple[bool, bool]:
         progressed = False
         counts: dict[Hashable, int] = {}
+        idle_s = self._client.timeouts.stream_idle_s
+        data_at = time.monotonic()
         async for raw, event in events:
             if isinstance(event, PingEvent):
+                if time.monotonic() - data_at < idle_s:
+                    continue
+                if await self._over():  # pings alone for too long: ask Suna
+                    return progressed, True
+                data_at = time.monotonic()
                 continue
+            data_at = time.monotonic()
+            event_id = getattr(event, "event_id", None)
+            if event_id:
+                self._last_id = event_id
             key = event_key(raw, event)
             nth = counts.get(key, 0)
             counts[key] = nth + 1
@@ -146,9 +179,14 @@ class RunWaiter:
                     self._on_event(event)
             if isinstance(event, RunStatusEvent):
                 self._stream_status = event.status
-                if event.is_final:
+                if event.status in self._closing:
                     return progressed, True
         return progressed, False
+
+    async def _over(self) -> bool:
+        """Whether ``GET agent-run`` says the run is over."""
+        run = await self._client.get_run(self._run_id, caller_token=self._caller_token)
+        return run.is_terminal
 
     async def _confirm(self, final: bool) -> AgentRun | None:
         """The run if ``GET agent-run`` says it is over; re-read briefly after a final event."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import pytest
 
 from suna_client import (
-    AgentStartRequest,
     ApiKeyAuth,
     BearerAuth,
     JwtAuth,
+    StartRequest,
     SunaError,
     SunaNotFoundError,
 )
@@ -33,23 +34,23 @@ async def test_canary_reaches_suna_and_nothing_else(
     caplog.set_level(logging.DEBUG)
     keys = {"openai": h.CANARY, "anthropic": h.CANARY + "-b"}
     errors: list[BaseException] = []
-    thread_id = await h.new_thread()
-    started = await h.client.start_agent(thread_id, AgentStartRequest(agent_id="echo"),
-                                         extra_keys=keys)
-    await h.client.wait_for_run(started.agent_run_id)
-    received = h.sim.stats().key_headers[started.agent_run_id]
+    thread_id, run_id = await h.started(extra_keys=keys)
+    await h.client.wait_for_run(run_id)
+    received = h.sim.stats().key_headers[run_id]
     assert received == {"openai": h.CANARY, "anthropic": h.CANARY + "-b"}
 
     h.sim.set_faults(Faults(routes=[
         RouteFault(kind="error", route="start_agent", status=502, count=1),
         RouteFault(kind="error", route="get_messages", status=503),
-        RouteFault(kind="drop", route="add_message", count=1),
+        RouteFault(kind="drop", route="create_thread", count=1),
     ]))
+    again = StartRequest(prompt="again", thread_id=thread_id, agent_id=h.agent("echo"),
+                         model_name=h.MODEL)  # fmt: skip
     for attempt in (
-        h.client.start_agent(thread_id, extra_keys=keys),
-        h.client.start_agent("missing-thread", extra_keys=keys),
+        h.client.start(again, extra_keys=keys),
+        h.client.list_thread_runs(str(uuid.uuid4()), extra_keys=keys),
         h.client.get_messages(thread_id, extra_keys=keys),
-        h.client.add_message(thread_id, "x", extra_keys=keys),
+        h.client.create_thread(extra_keys=keys),
     ):
         with pytest.raises(SunaError) as info:
             await attempt
@@ -106,7 +107,7 @@ async def test_client_repr_masks_auth(h: Any) -> None:
 async def test_caller_token_is_scrubbed_from_errors(h: Any) -> None:
     token = "caller-token-abcdef-0123456789"
     with pytest.raises(SunaError) as info:
-        await h.client.get_run("x", caller_token=token)
+        await h.client.get_run(str(uuid.uuid4()), caller_token=token)
     assert info.value.status == 401 and token not in repr(vars(info.value))
 
 
@@ -114,10 +115,11 @@ def test_call_repr_hides_headers() -> None:
     from suna_client import SunaClient
 
     suna = SunaClient("http://127.0.0.1:1", auth=BearerAuth("tok-hidden-123"))
+    thread_id = "{0a1b2c3d-0000-4000-8000-000000000000}"  # a UUID form that needs quoting
     call = suna.transport.build_call(
-        "POST", "/api/thread/{tid}/agent/start", idempotent=False, ids=("t/1",),
+        "POST", "/api/thread/{tid}/agent/start", idempotent=False, ids=(thread_id,),
         extra_keys={"openai": "sk-canary-7f3a9c2e1b"},
     )
-    assert call.path == "/api/thread/t%2F1/agent/start"
+    assert call.path == "/api/thread/%7B0a1b2c3d-0000-4000-8000-000000000000%7D/agent/start"
     assert call.headers["X-API-Key-openai"] == "sk-canary-7f3a9c2e1b"
     assert "sk-canary" not in repr(call) and "tok-hidden" not in repr(call)

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from suna_client import (
-    AgentStartRequest,
     RetryPolicy,
     SunaConnectionError,
     SunaProtocolError,
@@ -36,7 +35,7 @@ async def test_reads_retry_on_gateway_errors(h: Any, status: int) -> None:
         rows = await suna.get_messages(thread_id)
     assert len(rows) == 1
     assert [c[1] for c in calls] == [status, status, 200]
-    assert calls[0][0] == "GET /api/threads/{tid}/messages"
+    assert calls[0][0] == f"GET {h.p}/threads/{{tid}}/messages"
 
 
 async def test_reads_give_up_after_max_attempts(h: Any) -> None:
@@ -64,12 +63,12 @@ async def test_start_is_not_retried_after_5xx(h: Any, status: int) -> None:
     h.sim.set_faults(Faults(routes=[RouteFault(kind="error", route="start_agent", status=status,
                                                after=True, count=1)]))
     with pytest.raises(SunaServerError) as info:
-        await h.client.start_agent(thread_id)
+        await h.start_on(thread_id)
     assert info.value.status == status
     stats = h.sim.stats()
     assert stats.requests["start_agent"] == 1 and stats.runs_started == 1
     assert stats.duplicate_starts == 0
-    runs = await h.client.list_thread_runs(thread_id)  # how the caller resolves the doubt
+    runs = await h.client.list_thread_runs(thread_id, expect_run=True)  # resolves the doubt
     assert len(runs) == 1
 
 
@@ -78,7 +77,7 @@ async def test_start_refused_before_work_is_not_retried_either(h: Any) -> None:
     h.sim.set_faults(Faults(routes=[RouteFault(kind="error", route="start_agent", status=503,
                                                count=1)]))
     with pytest.raises(SunaServerError):
-        await h.client.start_agent(thread_id)
+        await h.start_on(thread_id)
     assert h.sim.stats().requests["start_agent"] == 1 and h.sim.stats().runs_started == 0
 
 
@@ -86,7 +85,7 @@ async def test_start_is_not_retried_after_a_dropped_connection(h: Any) -> None:
     thread_id = await h.new_thread()
     h.sim.set_faults(Faults(routes=[RouteFault(kind="drop", route="start_agent", after=True)]))
     with pytest.raises(SunaConnectionError) as info:
-        await h.client.start_agent(thread_id)
+        await h.start_on(thread_id)
     assert info.value.request_sent is True
     assert h.sim.stats().requests["start_agent"] == 1 and h.sim.stats().runs_started == 1
 
@@ -117,9 +116,9 @@ async def test_start_is_retried_when_connection_refused(h: Any) -> None:
             await h.sim.resume()
 
         restarting = asyncio.create_task(restart())
-        started = await fresh.start_agent(thread_id, AgentStartRequest(agent_id="echo"))
+        run_id = await h.start_on(thread_id, client=fresh, agent="echo")
         await restarting
-        assert (await fresh.wait_for_run(started.agent_run_id)).status == "completed"
+        assert (await fresh.wait_for_run(run_id)).status == "completed"
     assert calls[0][1] is None and calls[1][1] == 200
     stats = h.sim.stats()
     assert stats.requests["start_agent"] == 1 and stats.runs_started == 1
@@ -159,16 +158,17 @@ async def test_429_burst_on_start_is_retried_only_when_allowed(h: Any) -> None:
     thread_id = await h.new_thread()
     h.sim.set_faults(Faults(routes=[RouteFault(kind="rate_limit", route="start_agent", count=1)]))
     with pytest.raises(SunaRateLimitedError):
-        await h.client.start_agent(thread_id)
+        await h.start_on(thread_id)
     h.sim.set_faults(Faults(routes=[RouteFault(kind="rate_limit", route="start_agent", count=1)]))
     policy = RetryPolicy(backoff_initial_s=0.01, jitter_s=0.0, retry_rate_limited_starts=True)
     async with h.make_client(retry=policy) as patient:
-        started = await patient.start_agent(thread_id)
-    assert started.agent_run_id and h.sim.stats().runs_started == 1
+        run_id = await h.start_on(thread_id, client=patient)
+    assert run_id and h.sim.stats().runs_started == 1
 
 
 async def test_stop_is_retried(h: Any) -> None:
-    _, run_id = await h.started("hanger")
+    thread_id, run_id = await h.started("hanger")
+    await h.client.list_thread_runs(thread_id, expect_run=True)  # its row is written
     h.sim.set_faults(Faults(routes=[RouteFault(kind="error", route="stop_run", status=503,
                                                count=1)]))
     assert (await h.client.stop_run(run_id)).status == "stopped"

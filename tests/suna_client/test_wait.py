@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from suna_client import (
     MessageRow,
     RetryPolicy,
     RunStatusEvent,
+    StartRequest,
+    SunaInvalidIdError,
     SunaNotFoundError,
     SunaTimeoutError,
     Timeouts,
@@ -22,32 +25,55 @@ from suna_sim import Faults, RouteFault, RunFaults, SunaSimulator
 def _keys(events: list[Any]) -> list[Any]:
     out = []
     for event in events:
-        if isinstance(event, MessageRow):
+        if getattr(event, "event_id", None):
+            out.append(event.event_id)
+        elif isinstance(event, MessageRow):
             out.append(event.message_id or (event.metadata.get("thread_run_id"), event.sequence))
         else:
             out.append(event.model_dump_json())
     return out
 
 
-async def test_failed_run_is_reported_failed(h: Any) -> None:
+async def test_llm_failure_per_flavour(h: Any) -> None:
+    """v1 fails the run; earlier flavours end it ``completed`` with no answer."""
     h.sim.set_faults(Faults(runs=RunFaults(fail_rate=1.0)))
     thread_id, run_id = await h.started("slow")
     seen: list[Any] = []
     result = await h.client.wait_for_run(run_id, on_event=seen.append)
-    assert result.status == "failed" and result.run.error
     statuses = [e.status for e in seen if isinstance(e, RunStatusEvent)]
-    assert statuses == ["error", "ERROR"]  # "error" alone does not close the stream
-    assert await h.client.run_answer(thread_id) is None
+    output = await h.client.run_output(thread_id)
+    assert output.answer is None and not output.has_answer and output.usage.llm_calls == 0
+    if h.flavour == "v1":
+        assert result.status == "failed" and result.run.error
+        assert statuses[-1] == "error"  # error closes a v1 stream
+    else:
+        assert result.status == "completed" and result.run.error is None
+        assert statuses[-1] == "completed"  # the error event comes after it
 
 
-async def test_finished_failed_run_streams_completed_but_waits_failed(h: Any) -> None:
-    h.sim.set_faults(Faults(runs=RunFaults(fail_rate=1.0)))
+@pytest.mark.flavours("api-2025")
+async def test_error_alone_does_not_close_an_api_2025_stream(h: Any) -> None:
+    options = h.sim_options(h.flavour, pickup_delay_ms=100)  # the stream opens first
+    async with SunaSimulator(**options) as other, h.make_client(other.base_url) as suna:
+        started = await suna.start(StartRequest(prompt="x"))  # no model: the worker fails
+        seen: list[Any] = []
+        result = await suna.wait_for_run(started.agent_run_id, on_event=seen.append)
+    assert result.status == "failed" and "NoneType" in (result.run.error or "")
+    assert [e.status for e in seen if isinstance(e, RunStatusEvent)] == ["error", "ERROR"]
+
+
+async def test_finished_run_streams_completed_but_waits_for_the_truth(h: Any) -> None:
+    h.sim.set_faults(Faults(runs=RunFaults(billing_stop_rate=1.0)))
     _, run_id = await h.started("echo")
     await h.sim.run(run_id).task  # the run is over before the stream opens
-    events = [e async for e in h.client.stream_run(run_id)]
-    assert events[-1] == RunStatusEvent(status="completed")  # Suna's lie
     result = await h.client.wait_for_run(run_id)
-    assert result.stream_status == "completed" and result.status == "failed"
+    assert result.status == "stopped"  # confirmed by GET agent-run
+    events = [e async for e in h.client.stream_run(run_id)]
+    if h.flavour == "v1":  # the catch-up holds the final status
+        assert events[-1].status == "stopped"
+    else:  # the whole list, then Suna's lie
+        assert events[-2].status == "stopped"
+        assert events[-1] == RunStatusEvent(status="completed")
 
 
 async def test_billing_stop_mid_run(h: Any) -> None:
@@ -64,7 +90,8 @@ async def test_stop_while_waiting(h: Any) -> None:
     await asyncio.sleep(0.05)
     await h.client.stop_run(run_id)
     result = await waiting
-    assert result.status == "stopped" and result.stream_status == "STOP"
+    assert result.status == "stopped"
+    assert result.stream_status == ("stopped" if h.flavour == "v1" else "STOP")
 
 
 async def test_total_timeout(h: Any) -> None:
@@ -110,8 +137,9 @@ async def test_stream_always_cut_falls_back_to_polling(h: Any) -> None:
 
 
 async def test_malformed_stream_line_reconnects(h: Any) -> None:
+    thread_id, run_id = await h.started("slow")
+    await h.client.list_thread_runs(thread_id, expect_run=True)  # its row is written
     h.sim.set_faults(Faults(routes=[RouteFault(kind="malformed", route="stream", count=1)]))
-    _, run_id = await h.started("slow")
     result = await h.client.wait_for_run(run_id)
     assert result.status == "completed" and result.reconnects == 1
 
@@ -136,11 +164,10 @@ async def test_server_restart_mid_wait(h: Any) -> None:
 
 async def test_pings_are_ignored(h: Any) -> None:
     agents = {"agents": [{"agent_id": "slow", "answer": "z", "latency_ms": 250, "chunks": 1}]}
-    async with SunaSimulator(
-        agents=agents, jwt_secret=h.SECRET, ping_interval_s=0.03
-    ) as pinging, h.make_client(pinging.base_url) as suna:
-        thread = await suna.create_thread()
-        run = await suna.start_agent(thread.thread_id)
+    options = h.sim_options(h.flavour, agents=agents, ping_interval_s=0.03, run_row_delay_ms=0,
+                            worker_timeout_pings=0)
+    async with SunaSimulator(**options) as pinging, h.make_client(pinging.base_url) as suna:
+        run = await suna.start(StartRequest(prompt="x", model_name=h.MODEL))
         raw = [e async for e in suna.stream_run(run.agent_run_id)]
         assert sum(1 for e in raw if e.type == "ping") >= 3
         seen: list[Any] = []
@@ -164,12 +191,37 @@ async def test_idle_stream_counts_as_broken(h: Any) -> None:
 
 
 async def test_unknown_run_is_not_found(h: Any) -> None:
+    began = time.monotonic()
     with pytest.raises(SunaNotFoundError):
+        await h.client.wait_for_run(str(uuid.uuid4()))
+    waited = time.monotonic() - began  # v1 writes run rows late: a missing one is awaited
+    assert waited >= (h.FAST_TIMEOUTS.late_run_s if h.flavour == "v1" else 0)
+
+
+async def test_a_run_id_that_is_not_a_uuid_is_refused_before_any_request(h: Any) -> None:
+    with pytest.raises(SunaInvalidIdError) as info:
         await h.client.wait_for_run("no-such-run")
+    assert info.value.kind == "run" and "no-such-run" in str(info.value)
+    assert "stream" not in h.sim.stats().requests
 
 
 async def test_hot_path_does_not_poll(h: Any) -> None:
-    _, run_id = await h.started("slow")
-    await h.client.wait_for_run(run_id)
-    requests = h.sim.stats().requests
+    options = h.sim_options(h.flavour, run_row_delay_ms=0)
+    async with SunaSimulator(**options) as other, h.make_client(other.base_url) as suna:
+        started = await suna.start(StartRequest(prompt="x", model_name=h.MODEL))
+        await suna.wait_for_run(started.agent_run_id)
+        requests = other.stats().requests
     assert requests["stream"] == 1 and requests["get_run"] == 1
+
+
+@pytest.mark.flavours("v1")
+async def test_a_run_written_late_is_waited_for(h: Any) -> None:
+    options = h.sim_options(h.flavour, run_row_delay_ms=150)
+    async with SunaSimulator(**options) as other, h.make_client(other.base_url) as suna:
+        started = await suna.start(StartRequest(prompt="x"))
+        assert await suna.list_thread_runs(started.thread_id) == []  # not written yet
+        runs = await suna.list_thread_runs(started.thread_id, expect_run=True)
+        assert [r.id for r in runs] == [started.agent_run_id]
+        late = await suna.start(StartRequest(prompt="y"))
+        result = await suna.wait_for_run(late.agent_run_id)  # 404 at first
+    assert result.status == "completed" and result.reconnects == 0
