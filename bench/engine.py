@@ -37,7 +37,8 @@ from renum.keys import generate_master_key
 from renum.resources import open_resources
 from renum.settings import Settings
 from renum.suna import build_suna_client
-from suna_client import AgentStartRequest, JwtAuth, SunaClient
+from suna_client import JwtAuth, StartRequest, SunaClient
+from suna_sim import DEV_ACCOUNT_ID, agent_uuid
 
 SECRET = "bench-secret-0123456789-0123456789-abc"
 AGENTS = {"agents": [
@@ -244,12 +245,11 @@ class Bench:
 
 
 async def _bare_step(client: SunaClient, agent: str) -> None:
-    """The Suna calls of one step, with nothing around them."""
-    thread = await client.create_thread("bare")
-    await client.add_message(thread.thread_id, "go")
-    run = await client.start_agent(thread.thread_id, AgentStartRequest(agent_id=agent))
-    await client.wait_for_run(run.agent_run_id)
-    await client.run_output(thread.thread_id)
+    """The Suna calls of one step, with nothing around them (the flavour's start)."""
+    request = StartRequest(prompt="go", agent_id=agent_uuid(DEV_ACCOUNT_ID, agent))
+    started = await client.start(request)
+    await client.wait_for_run(started.agent_run_id)
+    await client.run_output(started.thread_id)
 
 
 async def bare_client_overhead(
@@ -265,7 +265,7 @@ async def bare_client_overhead(
                 await _bare_step(client, "a200")
             return ((time.perf_counter() - start) / steps - latency_s) * 1000
 
-    async with SunaClient(base_url, auth=JwtAuth(SECRET, "renum")) as client:
+    async with SunaClient(base_url, auth=JwtAuth(SECRET, DEV_ACCOUNT_ID)) as client:
         return list(await asyncio.gather(*(sequence(client) for _ in range(total))))
 
 
@@ -277,7 +277,7 @@ async def bare_client_rate(base_url: str, runs: int, concurrency: int) -> float:
         async with sem:
             await _bare_step(client, "zero")
 
-    async with SunaClient(base_url, auth=JwtAuth(SECRET, "renum")) as client:
+    async with SunaClient(base_url, auth=JwtAuth(SECRET, DEV_ACCOUNT_ID)) as client:
         start = time.perf_counter()
         await asyncio.gather(*(one(client) for _ in range(runs)))
         return runs / (time.perf_counter() - start)

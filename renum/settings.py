@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from renum.errors import ConfigurationError
 from renum.keys import KeyRing, dev_master_keys
 
+SIMULATOR_ACCOUNT_ID = "7c4e2a1d-3b5f-4e8a-9d6c-1f0b2a3c4d5e"
+"""The Suna simulator's development account (``suna_sim.DEV_ACCOUNT_ID``): the
+service account of ``renum dev``."""
+
 __all__ = ["PLACEHOLDER_SECRETS", "Settings"]
 
 #: Values that are never accepted as a real secret outside dev mode.
@@ -47,7 +51,19 @@ class Settings(BaseSettings):
     suna_base_url: str = Field(
         default="http://127.0.0.1:8100",
         validation_alias=AliasChoices("SUNA_BASE_URL"),
-        description="Base URL of the Suna API (without /api).",
+        description="Base URL of the Suna API (without /api or /v1).",
+    )
+    suna_api_flavour: Literal["auto", "api-2025", "agent-start", "v1"] = Field(
+        default="auto",
+        validation_alias=AliasChoices("SUNA_API_FLAVOUR"),
+        description="Which Suna API the deployment speaks: api-2025 (Aug-Oct 2025), "
+        "agent-start (Oct-Dec 2025), v1 (Dec 2025 on), or auto (probed once at start).",
+    )
+    suna_default_model: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUNA_DEFAULT_MODEL"),
+        description="Model of steps that name none (`provider/name`); api-2025 fails a run "
+        "started without one, later APIs use the account's default.",
     )
     suna_api_key: str | None = Field(
         default=None,
@@ -60,9 +76,10 @@ class Settings(BaseSettings):
         description="Secret to sign a service JWT for Suna when no SUNA_API_KEY is set.",
     )
     suna_account_id: str = Field(
-        default="renum",
+        default=SIMULATOR_ACCOUNT_ID,
         validation_alias=AliasChoices("SUNA_ACCOUNT_ID"),
-        description="Account id (`sub`) of the service JWT Renum signs for Suna.",
+        description="Suna account (a UUID: the Supabase user id) of the service JWT Renum "
+        "signs; the default is the simulator's development account.",
     )
     suna_max_connections: int = Field(
         default=0,

@@ -27,6 +27,7 @@ def build_suna_client(settings: Settings) -> SunaClient:
         auth=auth,
         on_request=suna_request_hook(ref),
         pool=PoolLimits(limit=settings.suna_max_connections),
+        flavour=settings.suna_api_flavour,
         breaker=BreakerConfig(
             failure_threshold=settings.suna_breaker_failures,
             cooldown_s=settings.suna_breaker_cooldown_s,

@@ -69,8 +69,17 @@ def split_model(name: str | None) -> tuple[str | None, str | None]:
 
 
 def price(usage: RunUsage) -> Price:
-    """Price a run's usage; ``cost_usd`` is None when the model is unknown or absent."""
+    """Price a run's usage; ``cost_usd`` is None when the model is unknown or absent.
+
+    Suna records the provider's own name for the model (``claude-sonnet-4``, not
+    ``anthropic/claude-sonnet-4``): the provider is then the requested model's,
+    when that names the same model, else the one genai-prices finds for the name.
+    """
     provider, model = split_model(usage.model)
+    if provider is None and model is not None and usage.requested_model:
+        asked_provider, asked = split_model(usage.requested_model)
+        if asked is not None and asked.rpartition("/")[2] == model:
+            provider = asked_provider
     if model is None:
         return Price(
             provider, None, None if usage.total_tokens or usage.input_tokens else Decimal(0)

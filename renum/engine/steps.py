@@ -1,25 +1,31 @@
 """One step attempt, run against Suna exactly once, durably.
 
-The protocol (suna-api.md, "Exactly-once starts"), each write in PostgreSQL
-before the next call:
+The protocol (Suna's "exactly-once starts"), each write in PostgreSQL before
+the next call:
 
-1. create a thread, then write the attempt's row (``step_runs``) with its
-   prompt and ``suna_thread_id`` and its ``step_started`` event, in one
-   statement (a crash between the two leaves an empty thread in Suna, never a
-   run);
-2. add the prompt as a user message;
-3. check the lease is still ours, start the agent;
+1. choose the thread: Suna's ``agent-start`` and ``v1`` APIs take thread and
+   project ids chosen by the caller (an *optimistic* start), so the ids are
+   made here and no call is needed; ``api-2025`` creates the thread first.
+   Write the attempt's row (``step_runs``) with its prompt and
+   ``suna_thread_id`` and its ``step_started`` event, in one statement (a
+   crash between the two leaves at most an empty thread in Suna, never a run);
+2. ``api-2025``: add the prompt as a user message (later APIs carry it in the
+   start);
+3. check the lease is still ours, start the agent (named agents resolved to
+   their UUIDs in the service account);
 4. wait for the run by streaming (``suna_run_id`` is recorded meanwhile once the
    run has lasted RUN_ID_WRITE_AFTER_S, else with the outcome); read answer and
    usage; record the outcome, its events, the usage row and the step's part of the
    context in one statement.
 
 A worker that takes an attempt over resumes from what is recorded: a thread
-without a run id is first asked for its runs (``list_thread_runs``), and a run
-found there is re-attached, never started again; a thread without a run has
-its messages read before the prompt is added, so the prompt is never added
-twice. Errors that may or may not have reached Suna are resolved the same way
-before any new start.
+without a run id is first asked for its runs (``list_thread_runs``, which
+waits a moment for a ``v1`` run row written late), and a run found there is
+re-attached, never started again; a thread Suna does not know (404) was never
+created by an optimistic start, which is then made again; a thread without a
+run has its messages read before the prompt is sent, so the prompt is never
+added twice. Errors that may or may not have reached Suna are resolved the
+same way before any new start.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -48,17 +55,21 @@ from renum.vault import open_sealed, sealed_keys_sql, services_of
 from suna_client import (
     AgentStartRequest,
     RunResult,
+    StartRequest,
     SunaCircuitOpenError,
     SunaClient,
     SunaConnectionError,
     SunaError,
+    SunaFlavourError,
     SunaForbiddenError,
+    SunaInvalidIdError,
     SunaNotFoundError,
     SunaPaymentRequiredError,
     SunaQuotaExceededError,
     SunaRateLimitedError,
     SunaServerError,
     SunaTimeoutError,
+    SunaUnknownAgentError,
     ThreadCreated,
 )
 
@@ -77,6 +88,8 @@ STOP_SETTLE_S = 3.0
 #: A new run's id is written to step_runs once the run has lasted this long; a run over
 #: sooner has it written with its outcome (see _LateRunId).
 RUN_ID_WRITE_AFTER_S = 0.25
+#: How long a resolved agent name is trusted before Suna's agent list is read again.
+AGENT_NAME_TTL_S = 60.0
 #: Longest answer kept in an event (the full answer is in step_runs).
 EVENT_ANSWER_CHARS = 16_000
 _TRANSIENT = (SunaConnectionError, SunaTimeoutError, SunaServerError, SunaCircuitOpenError,
@@ -157,6 +170,20 @@ def _suna_error(exc: SunaError) -> dict[str, Any]:
                   str(exc), suna_status=status, request_id=exc.request_id)  # fmt: skip
 
 
+@dataclass
+class _Thread:
+    """The attempt's thread as far as this worker knows it."""
+
+    thread_id: str
+    project_id: str | None
+    unified: bool
+    """Whether the deployment's start takes the prompt (``agent-start``, ``v1``)."""
+    exists: bool
+    """Whether Suna has it (an optimistic thread exists once a start reached Suna)."""
+    prompt: str | None
+    """What the start must send as the prompt (None: it is in the thread already)."""
+
+
 @dataclass(frozen=True)
 class _Run:
     """The attempt's Suna run, found or started."""
@@ -204,8 +231,12 @@ class StepRunner:
     def __init__(
         self, pool: Any, events: EventLog, suna: SunaClient, ledger: UsageLedger, worker_id: str,
         *, key_ring: KeyRing | None = None, usage_retry_s: float = 30.0,
+        default_model: str | None = None,
     ) -> None:  # fmt: skip
         self._usage_retry_s = usage_retry_s
+        self._default_model = default_model
+        self._agent_ids: dict[str, tuple[str, float]] = {}
+        self._resolving: dict[str, asyncio.Future[str]] = {}
         self._pool = pool
         self._events = events
         self._suna = suna
@@ -314,7 +345,13 @@ class StepRunner:
         self, ex: Execution, step: dsl.PlanStep, attempt: int, deadline: float | None = None
     ) -> ThreadCreated:
         """A new Suna thread for an attempt (transient failures tried again until ``deadline``,
-        by default the step's timeout from now)."""
+        by default the step's timeout from now).
+
+        Where Suna takes optimistic starts, the ids are chosen here and the thread is
+        created by the start itself: no call.
+        """
+        if (await self._suna.routes()).unified_start:
+            return ThreadCreated(thread_id=str(uuid.uuid4()), project_id=str(uuid.uuid4()))
         if deadline is None:
             deadline = time.monotonic() + step.options.timeout_s
         return await self._transient(
@@ -395,15 +432,57 @@ class StepRunner:
                 *key, thread_id, created.project_id,
             )  # fmt: skip
             resumed = False
+        unified = (await self._suna.routes()).unified_start
+        thread = _Thread(thread_id, row["suna_project_id"], unified=unified,
+                         exists=not unified, prompt=row["prompt"] if unified else None)  # fmt: skip
         if resumed:
-            runs = await self._transient(lambda: self._suna.list_thread_runs(thread_id), deadline)
+            runs = await self._runs_of(thread, deadline)
             if runs:
                 return _Run(await self._adopt(key, runs[0].id), thread_id)
         if not row["lease_held"]:  # checked by _open's statement: touch nothing more
             raise LeaseLostError(ex.id)
-        await self._add_message(thread_id, row["prompt"], resumed, deadline)
+        if not unified:
+            await self._add_message(thread_id, row["prompt"], resumed, deadline)
         user_keys = self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
-        return await self._start(key, ex, step, thread_id, deadline, keys, user_keys)
+        return await self._start(key, ex, step, thread, deadline, keys, user_keys)
+
+    async def _runs_of(self, thread: _Thread, deadline: float) -> list[Any]:
+        """The runs Suna has on ``thread`` (none if an optimistic start never created it).
+
+        A thread found to exist without a run is started on as it is: its prompt is
+        sent again only if Suna does not already hold it.
+        """
+        try:
+            runs = await self._transient(
+                lambda: self._suna.list_thread_runs(thread.thread_id, expect_run=True), deadline
+            )
+        except SunaNotFoundError:
+            if thread.exists:
+                raise
+            return []  # no start reached Suna: the optimistic start is made again
+        if not thread.exists and not runs:
+            thread.exists = True
+            rows = await self._transient(
+                lambda: self._suna.get_messages(thread.thread_id, order="asc"), deadline
+            )
+            if any(r.type == "user" for r in rows):
+                thread.prompt = None
+        return runs
+
+    async def _agent_id(self, agent: str) -> str:
+        """The Suna UUID of a step's agent: itself, or its name resolved in the service
+        account's agent list (cached for AGENT_NAME_TTL_S)."""
+        cached = self._agent_ids.get(agent)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        pending = self._resolving.get(agent)  # steps started together ask Suna once
+        if pending is None:
+            pending = asyncio.ensure_future(self._suna.resolve_agent(agent))
+            self._resolving[agent] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(agent, None))
+        agent_id = await asyncio.shield(pending)
+        self._agent_ids[agent] = (agent_id, time.monotonic() + AGENT_NAME_TTL_S)
+        return agent_id
 
     def _user_keys(
         self, ex: Execution, keys: dict[str, str] | None, services: list[str] | None,
@@ -446,7 +525,7 @@ class StepRunner:
         await self._transient(add, deadline)
 
     async def _start(
-        self, key: tuple[str, str, int], ex: Execution, step: dsl.PlanStep, thread_id: str,
+        self, key: tuple[str, str, int], ex: Execution, step: dsl.PlanStep, thread: _Thread,
         deadline: float, keys: dict[str, str] | None, user_keys: dict[str, str],
     ) -> _Run:  # fmt: skip
         """Start the run with ``user_keys`` (the lease was just checked).
@@ -454,12 +533,23 @@ class StepRunner:
         A start tried again (Suna's run limit, an open breaker, a start that never
         reached Suna) checks the lease and reads the keys again first.
         """
-        request = AgentStartRequest(agent_id=step.agent_id, model_name=step.options.model)
+        agent_id = await self._transient(lambda: self._agent_id(step.agent_id), deadline)
+        model = step.options.model or self._default_model
+        thread_id = thread.thread_id
         waited = False
         limited = 0
         while True:
             try:
-                started = await self._suna.start_agent(thread_id, request, extra_keys=user_keys)
+                if thread.unified:  # one call: the prompt, and the thread if it is new
+                    started: Any = await self._suna.start(StartRequest(
+                        prompt=thread.prompt, thread_id=thread_id, agent_id=agent_id,
+                        model_name=model, optimistic=not thread.exists,
+                        project_id=None if thread.exists else thread.project_id,
+                    ), extra_keys=user_keys)  # fmt: skip
+                else:
+                    request = AgentStartRequest(agent_id=agent_id, model_name=model)
+                    started = await self._suna.start_agent(thread_id, request,
+                                                           extra_keys=user_keys)  # fmt: skip
                 return _Run(started.agent_run_id, thread_id, frozenset(user_keys), recorded=False)
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
                 if not waited:
@@ -473,9 +563,7 @@ class StepRunner:
                 pause = 1.0
             except (SunaConnectionError, SunaTimeoutError, SunaServerError) as exc:
                 if getattr(exc, "request_sent", True):  # it may have reached Suna
-                    runs = await self._transient(
-                        lambda: self._suna.list_thread_runs(thread_id), deadline
-                    )
+                    runs = await self._runs_of(thread, deadline)
                     if runs:  # the start did reach Suna: adopt, never start again
                         run_id = await self._adopt(key, runs[0].id)
                         return _Run(run_id, thread_id, frozenset(user_keys))
@@ -522,9 +610,11 @@ class StepRunner:
         usage is billed to the user's key when the start forwarded one for the
         model's provider; a re-attached run is judged by the keys stored now.
         """
+        model = step.options.model or self._default_model
         try:
             output = await self._transient(
-                lambda: self._suna.run_output(thread_id), time.monotonic() + 30
+                lambda: self._suna.run_output(thread_id, requested_model=model),
+                time.monotonic() + 30,
             )
         except SunaError as exc:
             _log.warning("could not read the output of run %s: %s", run_id, type(exc).__name__)
@@ -707,7 +797,8 @@ class StepRunner:
         if not openings or duration_s is None:
             return outcome
         return replace(outcome, opened=tuple(Opened(o, {
-            "suna_run_id": None, "suna_thread_id": o.thread.thread_id, "inserted": True,
+            "suna_run_id": None, "suna_thread_id": o.thread.thread_id,
+            "suna_project_id": o.thread.project_id, "inserted": True,
             "prompt": o.prompt, "lease_held": row["lease_held"],
             "key_services": row["key_services"], "key_sealed": row["key_sealed"],
         }) for o in openings))  # fmt: skip
@@ -742,5 +833,5 @@ def _limit_backoff(times: int) -> float:
 def _retryable(exc: SunaError) -> bool:
     return not isinstance(
         exc, SunaPaymentRequiredError | SunaQuotaExceededError | SunaForbiddenError
-        | SunaNotFoundError,
+        | SunaNotFoundError | SunaUnknownAgentError | SunaInvalidIdError | SunaFlavourError,
     ) or isinstance(exc, SunaRateLimitedError)

@@ -119,7 +119,8 @@ class Worker:
         ledger = UsageLedger(resources.pool, events, budgets)
         runner = StepRunner(resources.pool, events, suna, ledger, self.worker_id,
                             key_ring=resources.settings.key_ring,
-                            usage_retry_s=self.config.usage_retry_s)  # fmt: skip
+                            usage_retry_s=self.config.usage_retry_s,
+                            default_model=resources.settings.suna_default_model)  # fmt: skip
         self._reconciler = UsageReconciler(resources.pool, suna, ledger,
                                            retry_s=self.config.usage_retry_s)  # fmt: skip
         self._deps = DriverDeps(resources.pool, events, runner, self.worker_id,

@@ -122,7 +122,7 @@ async def test_simulator_ledger_prometheus_and_report_agree(
     assert totals["runs"] == stats.runs_started and totals["unpriced_runs"] == 1
     assert Decimal(totals["cost_usd"]) == cost
     assert sum(Decimal(r["cost_usd"]) for r in report["rows"]) == cost
-    mystery = next(r for r in report["rows"] if r["key"] == "acme/mystery-1")
+    mystery = next(r for r in report["rows"] if r["key"] == "mystery-1")
     assert mystery["cost_usd"] == "0" and mystery["unpriced_runs"] == 1
 
     events = await db.fetchval("SELECT count(*) FROM execution_events WHERE type = "
