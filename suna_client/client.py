@@ -26,6 +26,7 @@ from .config import (
 )
 from .errors import (
     SunaAgentsDisabledError,
+    SunaError,
     SunaFlavourError,
     SunaForbiddenError,
     SunaNotFoundError,
@@ -45,6 +46,7 @@ from .models import (
     MessageRow,
     RunOutput,
     RunResult,
+    RunStatusEvent,
     RunUsage,
     Started,
     StartRequest,
@@ -55,15 +57,12 @@ from .models import (
 from .output import answer_from_messages, output_from_messages, usage_from_messages
 from .sse import iter_events
 from .transport import OnRequest, Transport
-from .waiting import OnEvent, RunWaiter
+from .waiting import LATE_PAUSE_MAX_S, LATE_PAUSE_S, OnEvent, RunWaiter
 
 __all__ = ["SunaClient"]
 
 Keys = Mapping[str, str] | None
 T = TypeVar("T")
-_PROBED: dict[str, Flavour] = {}
-"""Flavours found by probing, per base URL (a deployment does not change flavour
-while a process runs)."""
 
 
 class SunaClient:
@@ -78,7 +77,7 @@ class SunaClient:
     breaker for this client's base URL) or a :class:`CircuitBreaker` shared by
     several clients of the same URL. ``flavour`` is the Suna API spoken
     (``api-2025``, ``agent-start``, ``v1``) or ``auto``: probed once per base
-    URL, on first use.
+    URL, on first use (once per client).
     """
 
     def __init__(
@@ -153,17 +152,15 @@ class SunaClient:
         return self.transport.backoff_s(attempt)
 
     async def routes(self) -> Routes:
-        """The routes of the deployment's flavour (probed once per base URL if ``auto``)."""
+        """The routes of the deployment's flavour (probed on first use if ``auto``: once per
+        client, which speaks to one base URL)."""
         if self._routes is not None:
             return self._routes
         async with self._probing:
             if self._routes is None:
-                flavour = _PROBED.get(self.base_url)
-                if flavour is None:
-                    flavour, _ = await probe(
-                        self._get_session(), self.base_url, timeout_s=self.timeouts.probe_s
-                    )
-                    _PROBED[self.base_url] = flavour
+                flavour, _ = await probe(
+                    self._get_session(), self.base_url, timeout_s=self.timeouts.probe_s
+                )
                 self._routes = ROUTES[flavour]
         return self._routes
 
@@ -270,16 +267,17 @@ class SunaClient:
     async def _late_tolerant(self, run_id: str, op: Callable[[], Awaitable[T]]) -> T:
         """``op``, asked again while it is a 404 for a run this client started less than
         ``Timeouts.late_run_s`` ago (``v1`` writes the run's row after the start)."""
-        delay = 0.02
+        delay = LATE_PAUSE_S
         while True:
             try:
                 return await op()
             except SunaNotFoundError:
                 started = self._fresh.get(run_id)
-                if started is None or time.monotonic() + delay > started + self.timeouts.late_run_s:
+                late_until = (started or 0.0) + self.timeouts.late_run_s
+                if started is None or time.monotonic() + delay > late_until:
                     raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, LATE_PAUSE_MAX_S)
 
     async def _start_2025(
         self, request: StartRequest, *, extra_keys: Keys, caller_token: str | None
@@ -435,10 +433,10 @@ class SunaClient:
         if runs or not expect_run or routes.flavour != "v1":
             return runs
         deadline = time.monotonic() + self.timeouts.late_run_s
-        delay = 0.05
+        delay = LATE_PAUSE_S
         while not runs and time.monotonic() + delay < deadline:
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, LATE_PAUSE_MAX_S)
             runs = await once()
         return runs
 
@@ -475,6 +473,26 @@ class SunaClient:
         """Answer, the rule that produced it, and usage, with a single messages request."""
         rows = await self.get_messages(thread_id, order="asc", caller_token=caller_token)
         return output_from_messages(rows, requested_model=requested_model)
+
+    async def run_error_text(
+        self, run_id: str, *, timeout_s: float = 5.0, caller_token: str | None = None
+    ) -> str | None:
+        """The last error message Suna stored for a finished run, if any.
+
+        ``api-2025`` ends a run whose LLM call failed ``completed`` with no error,
+        its error event stored after the completion, where a live stream never
+        shows it: a replay of the run's responses does. Best effort: ``None`` when
+        nothing is found or Suna does not answer within ``timeout_s``.
+        """
+        found: str | None = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for event in self.stream_run(run_id, caller_token=caller_token):
+                    if isinstance(event, RunStatusEvent) and event.status == "error":
+                        found = event.message or found
+        except (TimeoutError, SunaError):
+            pass
+        return found
 
     async def list_agents(
         self, *, search: str | None = None, page: int = 1, limit: int = 100,

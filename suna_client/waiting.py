@@ -54,6 +54,9 @@ TRANSIENT: tuple[type[SunaError], ...] = (
     SunaRateLimitedError,
 )
 _log = logging.getLogger("suna_client.wait")
+LATE_PAUSE_S = 0.01
+"""First wait before asking again for a run whose row is not written yet (doubles)."""
+LATE_PAUSE_MAX_S = 0.25
 
 
 def event_key(raw: str, event: StreamEvent) -> Hashable:
@@ -82,6 +85,7 @@ class RunWaiter:
         self._last_id: str | None = None
         late_s = client.timeouts.late_run_s if routes.flavour == "v1" else 0.0
         self._late_until = time.monotonic() + late_s
+        self._late_pause = LATE_PAUSE_S
         self._on_event = on_event
         self._caller_token = caller_token
         self._seen: dict[Hashable, int] = {}
@@ -116,7 +120,8 @@ class RunWaiter:
                 if time.monotonic() >= self._late_until:
                     raise
                 _log.debug("run %s not found yet; asking again", self._run_id)
-                await asyncio.sleep(self._client.backoff_s(1))  # not written yet: no failure
+                await asyncio.sleep(self._late_pause)  # not written yet: no failure
+                self._late_pause = min(self._late_pause * 2, LATE_PAUSE_MAX_S)
                 continue
             except TRANSIENT as exc:
                 failures += 1

@@ -67,6 +67,9 @@ class RunFaults(BaseModel):
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
     """Runs whose LLM call fails: ``failed`` in ``v1``; in ``api-2025`` and
     ``agent-start`` ``completed`` with no answer and no usage (Suna's quirk)."""
+    failure_message: str | None = None
+    """The provider's error text of those failures; ``{key}`` is replaced by the first
+    ``X-API-Key-<service>`` value the start carried (a provider echoing a key)."""
     hang_rate: float = Field(0.0, ge=0.0, le=1.0)
     """Runs that stop producing anything until they are stopped."""
     billing_stop_rate: float = Field(0.0, ge=0.0, le=1.0)

@@ -137,15 +137,18 @@ async def _fail(core: SimCore, run: SimRun, message: str) -> None:
 
 
 async def _llm_failure(core: SimCore, thread: SimThread, run: SimRun) -> None:
+    message = run.faults.failure_message or _LLM_FAILURE
+    key = next(iter(run.key_headers.values()), "")
+    message = message.replace("{key}", key)
     if not core.behaviour.silent_llm_failure:
-        await _fail(core, run, _LLM_FAILURE)
+        await _fail(core, run, message)
         return
     _status(core, thread, run, "thread_run_end")
     run.push({"type": "status", "status": "completed", "message": _COMPLETED})
     await _lag(core)
     core.finish(run, "completed", error=None, control="END_STREAM")
     # pushed fire-and-forget by the agent, it lands after the awaited final status
-    run.push({"type": "status", "status": "error", "message": _LLM_FAILURE})
+    run.push({"type": "status", "status": "error", "message": message})
 
 
 async def _misbehave(core: SimCore, run: SimRun, fate: str) -> None:

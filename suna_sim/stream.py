@@ -160,10 +160,7 @@ async def _follow_stream(
             if end is not None:
                 return
             continue
-        if run.status != "running":
-            await writer.send([json.dumps({"type": "status", "status": run.status})])
-            return
-        try:
+        try:  # a final status written without its event leaves the stream pinging
             await asyncio.wait_for(changed.wait(), behaviour.ping_interval_s or None)
         except TimeoutError:
             await writer.send([_PING])

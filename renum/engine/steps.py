@@ -54,6 +54,7 @@ from renum.usage import UsageLedger, UsageRow, usage_insert_sql
 from renum.vault import open_sealed, sealed_keys_sql, services_of
 from suna_client import (
     AgentStartRequest,
+    RunOutput,
     RunResult,
     StartRequest,
     SunaCircuitOpenError,
@@ -72,6 +73,7 @@ from suna_client import (
     SunaUnknownAgentError,
     ThreadCreated,
 )
+from suna_client.errors import scrub
 
 __all__ = ["AttemptOutcome", "Execution", "Followup", "LeaseLostError", "Opened", "Opening",
            "StepRunner"]  # fmt: skip
@@ -311,13 +313,21 @@ class StepRunner:
             _, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
                 "failed", error=_suna_error(exc), retryable=True), usage)  # fmt: skip
-        answer, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
+        output, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
+        answer = output.answer if output is not None else None
         if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
             _log.warning("run %s of %s/%s completed but its output could not be read; its"
                          " usage will be read again later", run_id, ex.id, step.id)  # fmt: skip
             outcome = AttemptOutcome("failed", retryable=True, error=_error(
                 "suna_output_unavailable",
                 f"the run completed but its answer could not be read from Suna ({run_id})"))
+        elif final == "completed" and output is not None and not output.has_answer:
+            # Suna's way (api-2025, agent-start) of saying the LLM call failed
+            why = run_error or await self._suna.run_error_text(run_id)
+            text = await self._scrubbed(ex, why or "Suna recorded no error")
+            outcome = AttemptOutcome("failed", retryable=True, error=_error(
+                "suna_no_answer", f"Suna reported the run completed but it wrote no answer: "
+                f"{text}"))  # fmt: skip
         elif final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
             if followup is not None and outcome.result is not None:
@@ -334,7 +344,8 @@ class StepRunner:
         elif final == "stopped" and cancelled():
             outcome = AttemptOutcome("cancelled", error=_error("cancelled", "execution cancelled"))
         else:
-            message = run_error or f"the agent run ended {final}"
+            message = await self._scrubbed(ex, run_error) if run_error else ""
+            message = message or f"the agent run ended {final}"
             billing = "billing" in message.lower()
             outcome = AttemptOutcome(
                 "failed", error=_error(f"run_{final}", message), retryable=not billing
@@ -600,11 +611,19 @@ class StepRunner:
                 await asyncio.sleep(retry_after or 0)
         raise AssertionError("unreachable")
 
+    async def _scrubbed(self, ex: Execution, text: str) -> str:
+        """Text Suna (or a provider) wrote, without any of the user's keys in it."""
+        if self._key_ring is None:
+            return text
+        row = await self._pool.fetchrow(f"SELECT {sealed_keys_sql('$1')}", ex.user_id)
+        keys = open_sealed(self._key_ring, ex.user_id, row["key_services"], row["key_sealed"])
+        return scrub(text, keys.values())
+
     async def _output(
         self, ex: Execution, step: dsl.PlanStep, attempt: int, run_id: str, thread_id: str,
         forwarded: frozenset[str] | None = None,
-    ) -> tuple[str | None, UsageRow | None]:  # fmt: skip
-        """The run's answer and its priced usage row (None, None: Suna would not say).
+    ) -> tuple[RunOutput | None, UsageRow | None]:  # fmt: skip
+        """The run's output and its priced usage row (None, None: Suna would not say).
 
         Suna is asked again on transient failures, as for every other call. The
         usage is billed to the user's key when the start forwarded one for the
@@ -621,7 +640,7 @@ class StepRunner:
             return None, None
         services = forwarded if forwarded is not None else await services_of(self._pool,
                                                                              ex.user_id)
-        return output.answer, UsageRow.of(
+        return output, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
             user_key_services=services)  # fmt: skip
@@ -645,7 +664,7 @@ class StepRunner:
         run_ids: set[str] = set()
         try:
             if row["suna_thread_id"]:
-                runs = await self._suna.list_thread_runs(row["suna_thread_id"])
+                runs = await self._suna.list_thread_runs(row["suna_thread_id"], expect_run=True)
                 run_ids = {r.id for r in runs if not r.is_terminal}
             elif row["suna_run_id"]:
                 run = await self._suna.get_run(row["suna_run_id"])
@@ -670,7 +689,7 @@ class StepRunner:
         run_id: str | None = row["suna_run_id"]
         if run_id is None:  # started, but its id not yet recorded: the thread knows it
             try:
-                runs = await self._suna.list_thread_runs(row["suna_thread_id"])
+                runs = await self._suna.list_thread_runs(row["suna_thread_id"], expect_run=True)
             except SunaError as exc:
                 _log.warning("could not list the runs of step %s: %s", step.id,
                              type(exc).__name__)  # fmt: skip

@@ -225,3 +225,22 @@ async def test_a_run_written_late_is_waited_for(h: Any) -> None:
         late = await suna.start(StartRequest(prompt="y"))
         result = await suna.wait_for_run(late.agent_run_id)  # 404 at first
     assert result.status == "completed" and result.reconnects == 0
+
+
+@pytest.mark.flavours("v1")
+async def test_a_stream_of_pings_alone_is_checked_and_ends(h: Any) -> None:
+    """The run's final status is written but its event never comes: the stream only pings.
+    After ``stream_idle_s`` of pings the client asks ``GET agent-run`` and returns."""
+    options = h.sim_options(h.flavour, ping_interval_s=0.02, worker_timeout_pings=0)
+    async with SunaSimulator(**options) as other, h.make_client(
+        other.base_url, timeouts=Timeouts(stream_idle_s=0.2, run_s=5.0, late_run_s=1.0)
+    ) as suna:
+        started = await suna.start(StartRequest(prompt="x", agent_id=h.agent("hanger")))
+        waiting = asyncio.create_task(suna.wait_for_run(started.agent_run_id))
+        await asyncio.sleep(0.3)
+        run = other.run(started.agent_run_id)
+        assert run.task is not None
+        run.task.cancel()
+        other.core.finish(run, "completed", error=None, control="END_STREAM")  # no event
+        result = await asyncio.wait_for(waiting, 3)
+    assert result.status == "completed" and result.reconnects == 0
