@@ -176,6 +176,8 @@ class Deployment:
             "DATABASE_URL": str(self.settings.database_url),
             "REDIS_URL": str(self.settings.redis_url),
             "SUNA_BASE_URL": self.settings.suna_base_url, "SUNA_JWT_SECRET": SIM_SECRET,
+            # the simulator records the key headers it gets: key_rotation checks them
+            "SUNA_FORWARD_PROVIDER_KEYS": "true",
             "RENUM_MASTER_KEYS": self.master_keys or self.stack.master_keys,
             "RENUM_LEASE_TTL_S": str(LEASE_TTL_S), "RENUM_LOG_LEVEL": "error",
             "PYTHONPATH": str(ROOT),

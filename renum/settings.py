@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="Which Suna API the deployment speaks: api-2025 (Aug-Oct 2025), "
         "agent-start (Oct-Dec 2025), v1 (Dec 2025 on), or auto (probed once at start).",
     )
+    suna_forward_provider_keys: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("SUNA_FORWARD_PROVIDER_KEYS"),
+        description="Send users' stored provider keys to Suna as X-API-Key-<service> headers "
+        "on each start. Stock Suna ignores them; turn on only for a Suna that reads them.",
+    )
     suna_default_model: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SUNA_DEFAULT_MODEL"),

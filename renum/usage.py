@@ -134,16 +134,18 @@ class UsageRow:
     def of(
         cls, suna_run_id: str, *, user_id: str, team_id: str | None, execution_id: str | None,
         step_id: str | None, attempt: int | None, agent_id: str | None, usage: RunUsage,
-        user_key_services: frozenset[str] = frozenset(),
+        forwarded: frozenset[str] = frozenset(),
     ) -> UsageRow:  # fmt: skip
-        """Price ``usage`` and say whose key paid (a user key stored for the provider)."""
+        """Price ``usage`` and say whose key paid: ``forwarded`` when the start carried the
+        user's key for the run's provider (``forwarded``: those services), else ``platform``
+        (Suna's own keys)."""
         priced = price(usage)
         cost = None if priced.cost_usd is None else str(priced.cost_usd)
         row = {
             "suna_run_id": suna_run_id, "user_id": user_id, "team_id": team_id,
             "execution_id": execution_id, "step_id": step_id, "attempt": attempt,
             "agent_id": agent_id, "model": usage.model, "provider": priced.provider,
-            "api_key_type": "user" if priced.provider in user_key_services else "platform",
+            "api_key_type": "forwarded" if priced.provider in forwarded else "platform",
             "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "cached_tokens": usage.cached_tokens,
             "cache_write_tokens": usage.cache_creation_tokens,

@@ -95,6 +95,12 @@ async def delete_key(pool: Any, user_id: str, service: str) -> bool:
     return done is not None
 
 
+def plausible_key(value: str) -> bool:
+    """Whether a stored value could be a provider key (long enough, no spaces): a value
+    that is obviously not one never makes a usage row say the user's key paid."""
+    return len(value) >= 16 and not any(c.isspace() for c in value)
+
+
 async def services_of(pool: Any, user_id: str) -> frozenset[str]:
     """The services the user has a key for (nothing is decrypted)."""
     rows = await pool.fetch("SELECT service FROM user_keys WHERE user_id = $1", user_id)

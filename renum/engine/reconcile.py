@@ -60,8 +60,10 @@ class UsageReconciler:
     """Records the usage of runs left ``usage_pending`` (see the module docstring)."""
 
     def __init__(
-        self, pool: Any, suna: SunaClient, ledger: UsageLedger, *, retry_s: float = 30.0
+        self, pool: Any, suna: SunaClient, ledger: UsageLedger, *, retry_s: float = 30.0,
+        forward_keys: bool = False,
     ) -> None:
+        self._forward_keys = forward_keys
         self._pool = pool
         self._suna = suna
         self._ledger = ledger
@@ -91,7 +93,8 @@ class UsageReconciler:
             run_id, user_id=row["user_id"], team_id=str(row["team_id"]),
             execution_id=execution_id, step_id=row["step_id"], attempt=row["attempt"],
             agent_id=row["agent_id"], usage=output.usage,
-            user_key_services=await services_of(self._pool, row["user_id"]))  # fmt: skip
+            forwarded=await services_of(self._pool, row["user_id"]) if self._forward_keys
+            else frozenset())  # fmt: skip
         await self._ledger.record_row(dataclasses.replace(usage, event=None))
         await self._pool.execute(
             """UPDATE step_runs SET usage_pending = false, usage_retry_at = NULL

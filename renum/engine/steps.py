@@ -51,7 +51,7 @@ from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
 from renum.usage import UsageLedger, UsageRow, usage_insert_sql
-from renum.vault import open_sealed, sealed_keys_sql, services_of
+from renum.vault import open_sealed, plausible_key, sealed_keys_sql, services_of
 from suna_client import (
     AgentStartRequest,
     RunOutput,
@@ -233,8 +233,9 @@ class StepRunner:
     def __init__(
         self, pool: Any, events: EventLog, suna: SunaClient, ledger: UsageLedger, worker_id: str,
         *, key_ring: KeyRing | None = None, usage_retry_s: float = 30.0,
-        default_model: str | None = None,
+        default_model: str | None = None, forward_keys: bool = False,
     ) -> None:  # fmt: skip
+        self._forward_keys = forward_keys
         self._usage_retry_s = usage_retry_s
         self._default_model = default_model
         self._agent_ids: dict[str, tuple[str, float]] = {}
@@ -499,12 +500,15 @@ class StepRunner:
         self, ex: Execution, keys: dict[str, str] | None, services: list[str] | None,
         sealed: list[bytes] | None,
     ) -> dict[str, str]:  # fmt: skip
-        """The keys to forward on one start: every key the user stores, decrypted now.
+        """The keys to forward on one start: every key the user stores, decrypted now, when
+        forwarding is on (``SUNA_FORWARD_PROVIDER_KEYS``; stock Suna reads none), else none.
 
         All of them, not only the step's ``requires_keys``: the agent's tools and
         its model's provider may each need one, and Suna picks what it uses. The
         plaintexts live in the request's headers and nowhere else.
         """
+        if not self._forward_keys:
+            return {}
         if keys is not None or self._key_ring is None:
             return dict(keys or {})
         return open_sealed(self._key_ring, ex.user_id, services, sealed)
@@ -561,7 +565,8 @@ class StepRunner:
                     request = AgentStartRequest(agent_id=agent_id, model_name=model)
                     started = await self._suna.start_agent(thread_id, request,
                                                            extra_keys=user_keys)  # fmt: skip
-                return _Run(started.agent_run_id, thread_id, frozenset(user_keys), recorded=False)
+                return _Run(started.agent_run_id, thread_id, _attributable(user_keys),
+                            recorded=False)  # fmt: skip
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
                 if not waited:
                     waited = True
@@ -577,7 +582,7 @@ class StepRunner:
                     runs = await self._runs_of(thread, deadline)
                     if runs:  # the start did reach Suna: adopt, never start again
                         run_id = await self._adopt(key, runs[0].id)
-                        return _Run(run_id, thread_id, frozenset(user_keys))
+                        return _Run(run_id, thread_id, _attributable(user_keys))
                 pause = 0.5
             if time.monotonic() + pause > deadline:
                 raise SunaTimeoutError(
@@ -638,12 +643,13 @@ class StepRunner:
         except SunaError as exc:
             _log.warning("could not read the output of run %s: %s", run_id, type(exc).__name__)
             return None, None
-        services = forwarded if forwarded is not None else await services_of(self._pool,
-                                                                             ex.user_id)
+        if forwarded is None:  # a run this worker did not start: the keys stored now
+            forwarded = await services_of(self._pool, ex.user_id) if self._forward_keys \
+                else frozenset()
         return output, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
-            user_key_services=services)  # fmt: skip
+            forwarded=forwarded)  # fmt: skip
 
     async def _stop_quietly(self, run_id: str) -> None:
         try:
@@ -842,6 +848,11 @@ _OPEN_NEXT_SQL = """nx AS (
 _IF_NEW_USAGE = "(CASE WHEN EXISTS (SELECT 1 FROM u) THEN {0} ELSE {1} END)"
 _FINISH_EVENT = {"completed": "step_completed", "failed": "step_failed",
                  "cancelled": "step_cancelled"}  # fmt: skip
+
+
+def _attributable(sent: Mapping[str, str]) -> frozenset[str]:
+    """The services whose key a start carried, as far as a usage row may say so."""
+    return frozenset(service for service, value in sent.items() if plausible_key(value))
 
 
 def _limit_backoff(times: int) -> float:

@@ -120,9 +120,12 @@ class Worker:
         runner = StepRunner(resources.pool, events, suna, ledger, self.worker_id,
                             key_ring=resources.settings.key_ring,
                             usage_retry_s=self.config.usage_retry_s,
-                            default_model=resources.settings.suna_default_model)  # fmt: skip
+                            default_model=resources.settings.suna_default_model,
+                            forward_keys=resources.settings.suna_forward_provider_keys)  # fmt: skip
+        forward = resources.settings.suna_forward_provider_keys
         self._reconciler = UsageReconciler(resources.pool, suna, ledger,
-                                           retry_s=self.config.usage_retry_s)  # fmt: skip
+                                           retry_s=self.config.usage_retry_s,
+                                           forward_keys=forward)  # fmt: skip
         self._deps = DriverDeps(resources.pool, events, runner, self.worker_id,
                                 credential_wait_s=resources.settings.credential_wait_s,
                                 budgets=budgets)  # fmt: skip

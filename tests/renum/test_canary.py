@@ -72,10 +72,14 @@ async def _every_redis_value(redis: aioredis.Redis) -> list[str]:
     return texts
 
 
+@pytest.mark.parametrize("forward", [False, True], ids=["forwarding-off", "forwarding-on"])
 async def test_the_canary_is_only_in_the_outbound_header(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, redis: aioredis.Redis,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, forward: bool,
 ) -> None:  # fmt: skip
+    """Off (the default, stock Suna reads no key): the canary never leaves the vault.
+    On: it is in the start's header and nowhere else."""
+    engine.settings = engine.settings.model_copy(update={"suna_forward_provider_keys": forward})
     caplog.set_level(logging.DEBUG)
     canary = f"sk-canary-{uuid.uuid4().hex}"
     forms = (canary, canary.encode().hex(), canary[4:-4])
@@ -90,7 +94,7 @@ async def test_the_canary_is_only_in_the_outbound_header(
     await api_calls.call("PUT", "/v1/keys/openai", json={"value": canary * 200})
     execution_id = (await launch(api, team, "find the canary"))["execution_id"]
 
-    # bob gets a copy of alice's ciphertext: his steps fail, saying so without the value
+    # bob gets a copy of alice's ciphertext: opening it as his fails, saying so without it
     await db.execute("""INSERT INTO user_keys (user_id, service, ciphertext, key_id, last4)
                         SELECT 'bob', service, ciphertext, key_id, last4 FROM user_keys
                          WHERE user_id = 'alice'""")  # fmt: skip
@@ -107,11 +111,18 @@ async def test_the_canary_is_only_in_the_outbound_header(
     assert '"status":"completed"' in alice_view
     _, bob_view = await api_calls.call("GET", f"/v1/executions/{bob_execution}", user="bob")
     await api_calls.call("GET", f"/v1/executions/{bob_execution}/events", user="bob")
-    assert '"status":"failed"' in bob_view and "credential_error" in bob_view
+    if forward:  # opening alice's ciphertext as bob's fails, naming no value
+        assert '"status":"failed"' in bob_view and "credential_error" in bob_view
+    else:  # nothing is opened when nothing is sent
+        assert '"status":"completed"' in bob_view
 
-    # it did travel: every start of alice's steps carried it as X-API-Key-openai
+    # with forwarding on it did travel: every start of alice's steps carried it as
+    # X-API-Key-openai; off, no start carried any key
     starts = [h for h in sim.stats().key_headers.values() if h]
-    assert len(starts) == 2 and all(h == {"openai": canary} for h in starts)
+    if forward:
+        assert len(starts) == 2 and all(h == {"openai": canary} for h in starts)
+    else:
+        assert starts == []
 
     places = {
         "log": [caplog.text, *(str(r.__dict__) for r in caplog.records)],

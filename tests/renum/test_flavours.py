@@ -154,7 +154,8 @@ async def test_no_answer_is_a_failure_that_says_why_and_keeps_keys_out(
     async with api.http.put(api.url("/v1/keys/openai"), json={"value": canary},
                             headers=api.auth()) as resp:  # fmt: skip
         assert resp.status == 201, await resp.text()
-    engine.settings = engine.settings.model_copy(update={"suna_default_model": MODEL})
+    engine.settings = engine.settings.model_copy(  # forwarded, so a provider can echo it
+        update={"suna_default_model": MODEL, "suna_forward_provider_keys": True})
     workflow = {"type": "parallel", "agents": [
         {"agent_id": "mute", "role": "mute", "input": {"source": "initial_prompt"},
          "retry": {"max_attempts": 2, "backoff_s": 0.01}, "on_failure": "continue"},

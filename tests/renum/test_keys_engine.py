@@ -55,9 +55,42 @@ async def event_types(db: Any, execution_id: str) -> list[tuple[str, dict[str, A
     return [(r["type"], r["data"]) for r in rows]
 
 
+def forwarding(engine: Engine) -> Engine:
+    """The engine with SUNA_FORWARD_PROVIDER_KEYS on."""
+    engine.settings = engine.settings.model_copy(update={"suna_forward_provider_keys": True})
+    return engine
+
+
+async def test_keys_stay_in_the_vault_unless_forwarding_is_on(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    """Stock Suna reads no provider key: by default none is sent, and no usage row says
+    the user's key paid."""
+    await put_key_api(api, "openai", "sk-alice-openai-000000000")
+    execution = (await launch(api, await create_team(api, TWO_STEPS)))["execution_id"]
+    await engine.drain()
+    assert (await get_json(api, f"/v1/executions/{execution}"))["status"] == "completed"
+    assert all(h == {} for h in sim.stats().key_headers.values())
+    rows = await db.fetch("SELECT provider, api_key_type FROM usage_log")
+    assert len(rows) == 2 and {r["api_key_type"] for r in rows} == {"platform"}
+
+
+async def test_a_value_that_is_not_a_key_does_not_say_the_user_paid(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    await put_key_api(api, "openai", "none")
+    execution = (await launch(api, await create_team(api, TWO_STEPS)))["execution_id"]
+    await forwarding(engine).drain()
+    assert (await get_json(api, f"/v1/executions/{execution}"))["status"] == "completed"
+    assert {"openai": "none"} in sim.stats().key_headers.values()  # sent, as asked
+    rows = await db.fetch("SELECT api_key_type FROM usage_log")
+    assert {r["api_key_type"] for r in rows} == {"platform"}
+
+
 async def test_keys_are_forwarded_and_usage_says_whose(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
 ) -> None:
+    forwarding(engine)
     await put_key_api(api, "openai", "sk-alice-openai-000000000")
     await put_key_api(api, "github", "ghp_alice_0000000000000")
     alice_team = await create_team(api, TWO_STEPS)
@@ -82,12 +115,13 @@ async def test_keys_are_forwarded_and_usage_says_whose(
     assert {r["provider"] for r in usage} == {"openai", "anthropic"}
     for row in usage:  # alice has an openai key, not an anthropic one; bob has none
         mine = row["user_id"] == "alice" and row["provider"] == "openai"
-        assert row["api_key_type"] == ("user" if mine else "platform"), dict(row)
+        assert row["api_key_type"] == ("forwarded" if mine else "platform"), dict(row)
 
 
 async def test_missing_key_waits_then_resumes_on_put_via_pubsub(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
 ) -> None:
+    forwarding(engine)
     team = await create_team(api, NEEDS_GITHUB)
     execution_id = (await launch(api, team))["execution_id"]
     # heartbeats far apart: only the pub/sub notice can resume it within seconds

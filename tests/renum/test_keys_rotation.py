@@ -40,6 +40,7 @@ def with_ring(settings: Settings, spec: str) -> Settings:
         for name, f in Settings.model_fields.items()
         if name in settings.model_fields_set and name != "master_keys"
     }
+    values["SUNA_FORWARD_PROVIDER_KEYS"] = True  # what is checked: the keys each start sent
     return Settings(**values, RENUM_MASTER_KEYS=spec)
 
 
