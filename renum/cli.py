@@ -1,4 +1,4 @@
-"""The `renum` command: dev | serve | worker | migrate | token | keys | run | billing.
+"""The `renum` command: dev | serve | worker | migrate | token | keys | run | billing | doctor.
 
 Each subcommand reads the same :class:`~renum.settings.Settings`; where a
 database or Redis URL is unset, the embedded servers are started.
@@ -215,6 +215,14 @@ def _cmd_billing_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from renum.doctor import diagnose, render
+
+    checks = asyncio.run(diagnose(Settings()))
+    sys.stdout.write(render(checks))
+    return 1 if any(c.verdict == "fail" for c in checks) else 0
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from renum.devstack import run_dev
 
@@ -297,6 +305,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", default="csv", choices=["csv", "json"])
     report.add_argument("--user", default=None, help="only this user's usage (default: everyone)")
     report.set_defaults(func=_cmd_billing_report)  # fmt: skip
+
+    doctor = sub.add_parser("doctor", help="check that Suna is usable: reachable, flavour, "
+                            "credentials, account, agents, default model")  # fmt: skip
+    doctor.set_defaults(func=_cmd_doctor)
     return parser
 
 
