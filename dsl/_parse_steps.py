@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from dsl._reader import KEY_NAME_PATTERN, At, Reader
@@ -40,7 +41,7 @@ PROMPT_INPUT: Final = PromptInput()
 class StepParser:
     """Reads inputs and options; `labels` maps step ids to the role shown as a heading."""
 
-    __slots__ = ("labels", "read_ref", "reader", "resolve_field")
+    __slots__ = ("defaults", "labels", "read_ref", "reader", "resolve_field")
 
     def __init__(
         self,
@@ -48,7 +49,11 @@ class StepParser:
         read_ref: RefReader,
         resolve_field: FieldResolver,
         labels: Mapping[str, str],
+        *,
+        default_model: str | None = None,
     ) -> None:
+        self.defaults = (_DEFAULT_OPTIONS if default_model is None
+                         else replace(_DEFAULT_OPTIONS, model=default_model))  # fmt: skip
         self.reader = reader
         self.read_ref = read_ref
         self.resolve_field = resolve_field
@@ -147,8 +152,8 @@ class StepParser:
     def options(self, obj: Mapping[Any, Any], path: At) -> StepOptions:
         """The step's options, defaults for what is left out or invalid."""
         if _OPTION_KEYS.isdisjoint(obj):
-            return _DEFAULT_OPTIONS
-        read, defaults = self.reader, _DEFAULT_OPTIONS
+            return self.defaults
+        read, defaults = self.reader, self.defaults
         model = defaults.model
         if obj.get("model") is not None:
             model = read.string(obj["model"], (path, "model"), LIMITS.max_text_chars)

@@ -222,6 +222,8 @@ _SCHEMA: Final[dict[str, Any]] = {
                 "default": _WORKFLOW.max_concurrency,
             },
             "timeout_s": _seconds(_WORKFLOW.timeout_s),
+            "model": {"oneOf": [_TEXT, {"type": "null"}],
+                      "description": "The model of every step that names none (provider/name)."},
             "budget_usd": {
                 "oneOf": [
                     {"type": "number", "minimum": 0, "maximum": int(LIMITS.max_budget_usd)},

@@ -31,7 +31,8 @@ __all__ = ["load"]
 
 TYPES: Final[tuple[WorkflowType, ...]] = ("sequential", "parallel", "conditional", "dag")
 _TOP_KEYS: Final = frozenset(
-    {"type", "agents", "name", "description", "max_concurrency", "timeout_s", "budget_usd"}
+    {"type", "agents", "name", "description", "max_concurrency", "timeout_s", "budget_usd",
+     "model"}
 )
 _STEP_KEYS: Final = frozenset(
     {
@@ -102,7 +103,11 @@ def _load(obj: object, reader: Reader) -> Workflow | None:
     if not agents:
         return None
     heads = read_heads(agents, kind, reader)
-    parser = StepParser(reader, heads.read_ref, heads.resolve_placeholder, heads.labels)
+    model = None  # the model of every step that names none
+    if top.get("model") is not None:
+        model = reader.string(top["model"], "/model", LIMITS.max_text_chars)
+    parser = StepParser(reader, heads.read_ref, heads.resolve_placeholder, heads.labels,
+                        default_model=model)  # fmt: skip
     steps = [_step(item, i, kind, heads, parser) for i, item in enumerate(agents)]
     present = tuple(step for step in steps if step is not None)
     graph = derive(kind, present)

@@ -76,6 +76,17 @@ def test_options_are_read() -> None:
     )
 
 
+def test_a_workflow_model_is_the_model_of_steps_that_name_none() -> None:
+    parsed = dsl.load(workflow(step("a"), step("b", model="openai/gpt-5", timeout_s=5),
+                               step("c", timeout_s=5), model="anthropic/claude-sonnet-4"))
+    models = [s.options.model for s in parsed.steps]
+    assert models == ["anthropic/claude-sonnet-4", "openai/gpt-5", "anthropic/claude-sonnet-4"]
+    assert dsl.load(workflow(step("a"), model=None)).steps[0].options.model is None
+    assert problems(workflow(step("a"), model=3)) == [("wrong_type", "/model")]
+    plan = dsl.compile(dsl.load(workflow(step("a"), model="m")))
+    assert dsl.Plan.from_dict(plan.to_dict()).steps[0].options.model == "m"
+
+
 @pytest.mark.parametrize(
     ("given", "kept"),
     [("12.50", Decimal("12.50")), (0.1, Decimal("0.1")), (5, Decimal(5)), (None, None)],
