@@ -415,8 +415,8 @@ class SunaClient:
         """``GET P/thread/{tid}/agent-runs``: the thread's runs, newest first.
 
         ``expect_run``: a start may have reached Suna, so in ``v1`` (which writes
-        the run's row after answering the start) an empty list is asked again for
-        ``Timeouts.late_run_s`` before it is believed.
+        the thread's and the run's rows after answering the start) an empty list or
+        a 404 is asked again for ``Timeouts.late_run_s`` before it is believed.
         """
         routes = await self.routes()
 
@@ -429,16 +429,21 @@ class SunaClient:
                 call, lambda data: [AgentRun.model_validate(r) for r in data["agent_runs"]]
             )
 
-        runs = await once()
-        if runs or not expect_run or routes.flavour != "v1":
-            return runs
+        if not expect_run or routes.flavour != "v1":
+            return await once()
         deadline = time.monotonic() + self.timeouts.late_run_s
         delay = LATE_PAUSE_S
-        while not runs and time.monotonic() + delay < deadline:
+        while True:
+            try:
+                runs = await once()
+            except SunaNotFoundError:
+                if time.monotonic() + delay >= deadline:
+                    raise
+            else:
+                if runs or time.monotonic() + delay >= deadline:
+                    return runs
             await asyncio.sleep(delay)
             delay = min(delay * 2, LATE_PAUSE_MAX_S)
-            runs = await once()
-        return runs
 
     async def get_messages(
         self, thread_id: str, *, order: Literal["asc", "desc"] = "desc", extra_keys: Keys = None,

@@ -21,7 +21,7 @@ from typing import Literal
 
 import aiohttp
 
-from .errors import SunaFlavourError
+from .errors import SunaConnectionError, SunaFlavourError
 
 __all__ = ["FLAVOURS", "ROUTES", "Flavour", "FlavourSetting", "Routes", "probe"]
 
@@ -87,7 +87,9 @@ async def probe(
     """The flavour of the Suna at ``base_url`` and why: ``GET`` on each start route.
 
     Raises :class:`SunaFlavourError`, saying what each probe answered, when no
-    route answers 405 or when the answers cannot be read as Suna's.
+    route answers 405 or when the answers cannot be read as Suna's, and
+    :class:`SunaConnectionError` when Suna cannot be reached (a moment's outage is
+    waited out like any other).
     """
     seen: list[str] = []
     timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -95,9 +97,12 @@ async def probe(
         try:
             async with session.get(base_url + path, timeout=timeout) as resp:
                 status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:  # Suna may be down a moment
             seen.append(f"GET {path}: {type(exc).__name__}")
-            raise SunaFlavourError(_undecided(base_url, seen)) from None
+            raise SunaConnectionError(
+                f"cannot reach Suna to tell which API it speaks ({'; '.join(seen)})",
+                request_sent=False, method="GET", route=f"GET {path}",
+            ) from None
         seen.append(f"GET {path}: {status}")
         if status == 405:
             reason = f"GET {path} answered 405 (the route exists for POST)"

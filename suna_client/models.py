@@ -253,7 +253,8 @@ class AgentRun(_Model):
     """A run, from ``GET agent-run/{rid}`` (camelCase) or a thread's run list."""
 
     id: str
-    thread_id: str = Field(validation_alias=AliasChoices("threadId", "thread_id"))
+    thread_id: str | None = Field(None, validation_alias=AliasChoices("threadId", "thread_id"))
+    """Absent from the run list Suna answers for a thread still being set up."""
     status: str
     started_at: str | None = Field(None, validation_alias=AliasChoices("startedAt", "started_at"))
     completed_at: str | None = Field(

@@ -66,6 +66,7 @@ from suna_client import (
     SunaInvalidIdError,
     SunaNotFoundError,
     SunaPaymentRequiredError,
+    SunaProtocolError,
     SunaQuotaExceededError,
     SunaRateLimitedError,
     SunaServerError,
@@ -90,6 +91,8 @@ STOP_SETTLE_S = 3.0
 #: A new run's id is written to step_runs once the run has lasted this long; a run over
 #: sooner has it written with its outcome (see _LateRunId).
 RUN_ID_WRITE_AFTER_S = 0.25
+#: A first start more than this after _open's lease check checks the lease again.
+LEASE_RECHECK_S = 1.0
 #: How long a resolved agent name is trusted before Suna's agent list is read again.
 AGENT_NAME_TTL_S = 60.0
 #: Longest answer kept in an event (the full answer is in step_runs).
@@ -181,9 +184,9 @@ class _Thread:
     unified: bool
     """Whether the deployment's start takes the prompt (``agent-start``, ``v1``)."""
     exists: bool
-    """Whether Suna has it (an optimistic thread exists once a start reached Suna)."""
+    """Whether Suna has it (``api-2025``: created first; later: a start made it)."""
     prompt: str | None
-    """What the start must send as the prompt (None: it is in the thread already)."""
+    """The prompt the start carries (``agent-start``, ``v1``)."""
 
 
 @dataclass(frozen=True)
@@ -430,13 +433,15 @@ class StepRunner:
         keys: dict[str, str] | None,
     ) -> _Run:  # fmt: skip
         key = (ex.id, step.id, attempt)
+        checked = time.monotonic()  # when _open's statement checked the lease
         if row["suna_run_id"]:
             return _Run(row["suna_run_id"], row["suna_thread_id"])
         thread_id: str | None = row["suna_thread_id"]
+        project_id: str | None = row["suna_project_id"]
         resumed = not row["inserted"]
         if thread_id is None:  # a row from before threads were created first
             created = await self.new_thread(ex, step, attempt, deadline)
-            thread_id = created.thread_id
+            thread_id, project_id = created.thread_id, created.project_id
             await self._pool.execute(
                 """UPDATE step_runs SET suna_thread_id = $4, suna_project_id = $5,
                           updated_at = now()
@@ -445,8 +450,8 @@ class StepRunner:
             )  # fmt: skip
             resumed = False
         unified = (await self._suna.routes()).unified_start
-        thread = _Thread(thread_id, row["suna_project_id"], unified=unified,
-                         exists=not unified, prompt=row["prompt"] if unified else None)  # fmt: skip
+        thread = _Thread(thread_id, project_id, unified=unified, exists=not unified,
+                         prompt=row["prompt"] if unified else None)  # fmt: skip
         if resumed:
             runs = await self._runs_of(thread, deadline)
             if runs:
@@ -456,13 +461,16 @@ class StepRunner:
         if not unified:
             await self._add_message(thread_id, row["prompt"], resumed, deadline)
         user_keys = self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
-        return await self._start(key, ex, step, thread, deadline, keys, user_keys)
+        return await self._start(key, ex, step, thread, deadline, keys, user_keys, checked)
 
     async def _runs_of(self, thread: _Thread, deadline: float) -> list[Any]:
-        """The runs Suna has on ``thread`` (none if an optimistic start never created it).
+        """The runs Suna has on ``thread``; none if an optimistic start never created it.
 
-        A thread found to exist without a run is started on as it is: its prompt is
-        sent again only if Suna does not already hold it.
+        A 404 or an empty list is asked again for a while by the client (``v1``
+        writes rows just after answering a start). Where only a start creates a
+        thread (``agent-start``, ``v1``), a thread that exists proves a start
+        reached Suna: its run is awaited until ``deadline``, never started again,
+        and then the attempt fails (retryable) rather than risk a second run.
         """
         try:
             runs = await self._transient(
@@ -472,13 +480,15 @@ class StepRunner:
             if thread.exists:
                 raise
             return []  # no start reached Suna: the optimistic start is made again
-        if not thread.exists and not runs:
-            thread.exists = True
-            rows = await self._transient(
-                lambda: self._suna.get_messages(thread.thread_id, order="asc"), deadline
+        while thread.unified and not runs:
+            if time.monotonic() + 1.0 > deadline:
+                raise SunaTimeoutError(
+                    f"Suna has thread {thread.thread_id}, so its start reached Suna, but no "
+                    "run of it appeared before the step timeout", request_sent=True)
+            await asyncio.sleep(1.0)
+            runs = await self._transient(
+                lambda: self._suna.list_thread_runs(thread.thread_id), deadline
             )
-            if any(r.type == "user" for r in rows):
-                thread.prompt = None
         return runs
 
     async def _agent_id(self, agent: str) -> str:
@@ -542,24 +552,29 @@ class StepRunner:
     async def _start(
         self, key: tuple[str, str, int], ex: Execution, step: dsl.PlanStep, thread: _Thread,
         deadline: float, keys: dict[str, str] | None, user_keys: dict[str, str],
+        checked: float,
     ) -> _Run:  # fmt: skip
-        """Start the run with ``user_keys`` (the lease was just checked).
+        """Start the run with ``user_keys`` (the lease was checked at ``checked``).
 
         A start tried again (Suna's run limit, an open breaker, a start that never
-        reached Suna) checks the lease and reads the keys again first.
+        reached Suna) checks the lease and reads the keys again first; so does a first
+        start that waited on Suna (a take-over's question, an agent lookup) since.
         """
         agent_id = await self._transient(lambda: self._agent_id(step.agent_id), deadline)
+        if time.monotonic() - checked > LEASE_RECHECK_S:
+            held, user_keys = await self._prepare_start(ex, keys)
+            if not held:
+                raise LeaseLostError(ex.id)
         model = step.options.model or self._default_model
         thread_id = thread.thread_id
         waited = False
         limited = 0
         while True:
             try:
-                if thread.unified:  # one call: the prompt, and the thread if it is new
+                if thread.unified:  # one call: the thread, the prompt and the run
                     started: Any = await self._suna.start(StartRequest(
                         prompt=thread.prompt, thread_id=thread_id, agent_id=agent_id,
-                        model_name=model, optimistic=not thread.exists,
-                        project_id=None if thread.exists else thread.project_id,
+                        model_name=model, optimistic=True, project_id=thread.project_id,
                     ), extra_keys=user_keys)  # fmt: skip
                 else:
                     request = AgentStartRequest(agent_id=agent_id, model_name=model)
@@ -577,7 +592,8 @@ class StepRunner:
                 limited += 1
             except SunaCircuitOpenError:
                 pause = 1.0
-            except (SunaConnectionError, SunaTimeoutError, SunaServerError) as exc:
+            except (SunaConnectionError, SunaTimeoutError, SunaServerError,
+                    SunaProtocolError) as exc:  # fmt: skip
                 if getattr(exc, "request_sent", True):  # it may have reached Suna
                     runs = await self._runs_of(thread, deadline)
                     if runs:  # the start did reach Suna: adopt, never start again
@@ -621,7 +637,10 @@ class StepRunner:
         if self._key_ring is None:
             return text
         row = await self._pool.fetchrow(f"SELECT {sealed_keys_sql('$1')}", ex.user_id)
-        keys = open_sealed(self._key_ring, ex.user_id, row["key_services"], row["key_sealed"])
+        try:
+            keys = open_sealed(self._key_ring, ex.user_id, row["key_services"], row["key_sealed"])
+        except CredentialError:  # cannot be scrubbed: not recorded either
+            return "(Suna's text withheld: the user's keys could not be opened to remove them)"
         return scrub(text, keys.values())
 
     async def _output(

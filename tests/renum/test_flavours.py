@@ -171,3 +171,24 @@ async def test_no_answer_is_a_failure_that_says_why_and_keeps_keys_out(
     assert "provider said: invalid key ***" in mute["error"]["message"]
     assert canary not in str(execution)
     assert terse["status"] == "completed" and terse["answer"] == ""
+
+
+@pytest.mark.sim(run_row_delay_ms=60_000)
+async def test_a_thread_that_exists_is_never_started_on_again(
+    api: ApiClient, engine: Engine, sim: SunaSimulator
+) -> None:
+    """v1: the start's answer is lost and its run row is not written in time. Suna has the
+    thread, so the start reached it: the attempt waits for the run and then fails, and no
+    second run is started on that thread."""
+    sim.set_faults({"routes": [{"kind": "drop", "route": "start_agent", "after": True,
+                                "count": 1}]})  # fmt: skip
+    workflow = {"type": "sequential", "agents": [
+        {"agent_id": "analyst", "role": "analyst", "input": {"source": "initial_prompt"},
+         "timeout_s": 4}]}  # fmt: skip
+    execution_id = (await launch(api, await create_team(api, workflow)))["execution_id"]
+    await engine.drain()
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    step = execution["steps"][0]
+    assert step["status"] == "failed" and "no run of it appeared" in step["error"]["message"]
+    stats = sim.stats()
+    assert stats.runs_started == 1 and stats.duplicate_starts == 0

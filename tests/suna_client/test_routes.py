@@ -19,6 +19,7 @@ from suna_client import (
     StartRequest,
     SunaAgentsDisabledError,
     SunaClient,
+    SunaConnectionError,
     SunaFlavourError,
     SunaForbiddenError,
     SunaInvalidIdError,
@@ -59,8 +60,9 @@ async def test_a_probe_that_cannot_decide_says_what_it_tried() -> None:
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
-            with pytest.raises(SunaFlavourError):
-                await probe(session, "http://127.0.0.1:1")  # refused
+            with pytest.raises(SunaConnectionError) as refused:  # down: waited out, not final
+                await probe(session, "http://127.0.0.1:1")
+            assert not isinstance(refused.value, SunaFlavourError)
     finally:
         await runner.cleanup()
 
