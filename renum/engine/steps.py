@@ -20,12 +20,14 @@ the next call:
 
 A worker that takes an attempt over resumes from what is recorded: a thread
 without a run id is first asked for its runs (``list_thread_runs``, which
-waits a moment for a ``v1`` run row written late), and a run found there is
-re-attached, never started again; a thread Suna does not know (404) was never
-created by an optimistic start, which is then made again; a thread without a
-run has its messages read before the prompt is sent, so the prompt is never
-added twice. Errors that may or may not have reached Suna are resolved the
-same way before any new start.
+asks again for a moment where ``v1`` writes rows late), and a run found there
+is re-attached, never started again. A thread Suna does not know (404) was
+never created by an optimistic start, which is then made again under the same
+ids; an optimistic thread Suna has proves its start arrived, so it is never
+started on again (its run is awaited, else the attempt fails). An
+``api-2025`` thread without a run has its messages read before the prompt is
+added, so the prompt is never added twice. Errors that may or may not have
+reached Suna are resolved the same way before any new start.
 """
 
 from __future__ import annotations
