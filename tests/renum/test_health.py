@@ -18,7 +18,15 @@ async def test_healthy(api: Any) -> None:
         assert await response.json() == {
             "status": "ok",
             "checks": {"postgres": "ok", "redis": "ok"},
+            "suna": {"status": "ok", "flavour": "v1"},
         }
+
+
+async def test_suna_down_is_reported_not_failed(settings: Settings) -> None:
+    gone = settings.model_copy(update={"suna_base_url": "http://127.0.0.1:1"})
+    status, _, body = await _get_health(gone)
+    assert status == 200 and body["status"] == "ok"
+    assert body["suna"]["status"] == "down" and "cannot reach Suna" in body["suna"]["detail"]
 
 
 async def _get_health(settings: Settings) -> tuple[int, str, dict[str, Any]]:
