@@ -72,6 +72,7 @@ from suna_client import (
     SunaQuotaExceededError,
     SunaRateLimitedError,
     SunaServerError,
+    SunaStatusError,
     SunaTimeoutError,
     SunaUnknownAgentError,
     ThreadCreated,
@@ -882,7 +883,13 @@ def _limit_backoff(times: int) -> float:
 
 
 def _retryable(exc: SunaError) -> bool:
+    """Whether another attempt could fare better: not when Suna refused the request itself
+    (a bad request, unknown or forbidden things, no credit or quota left)."""
+    if isinstance(exc, SunaRateLimitedError):
+        return True
+    if isinstance(exc, SunaStatusError) and exc.status in (400, 422):
+        return False
     return not isinstance(
         exc, SunaPaymentRequiredError | SunaQuotaExceededError | SunaForbiddenError
         | SunaNotFoundError | SunaUnknownAgentError | SunaInvalidIdError | SunaFlavourError,
-    ) or isinstance(exc, SunaRateLimitedError)
+    )

@@ -21,3 +21,10 @@ def test_a_plan_quota_and_no_credit_are_not_retried_a_run_limit_is() -> None:
     assert not _retryable(_error(402, {"message": "Monthly limit reached."}))
     limit = _error(402, {"message": "busy", "error_code": "AGENT_RUN_LIMIT_EXCEEDED"})
     assert _retryable(limit)
+
+
+def test_a_bad_request_is_not_retried_an_outage_is() -> None:
+    assert not _retryable(_error(400, "prompt is required for optimistic mode"))
+    assert not _retryable(_error(422, [{"loc": ["body", "model_name"], "msg": "bad"}]))
+    assert _retryable(_error(503, "Service Unavailable"))
+    assert _retryable(_error(500, "Internal Server Error"))
