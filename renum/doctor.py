@@ -8,7 +8,6 @@ flavour needs one. Nothing is created in Suna (a thread would cost a sandbox).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,9 +20,11 @@ from suna_client import (
     SunaConnectionError,
     SunaError,
     SunaFlavourError,
+    SunaInvalidIdError,
     SunaStatusError,
     probe,
 )
+from suna_client.errors import check_uuid
 
 __all__ = ["Check", "diagnose", "render"]
 
@@ -71,7 +72,9 @@ def _credentials(settings: Settings) -> Check:
     if settings.suna_api_key:
         return Check("credentials", "ok", "SUNA_API_KEY (an account API key) is set")
     if settings.suna_jwt_secret:
-        if not _is_uuid(settings.suna_account_id):
+        try:
+            check_uuid("account", settings.suna_account_id)
+        except SunaInvalidIdError:
             return Check("credentials", "fail",
                          f"SUNA_ACCOUNT_ID={settings.suna_account_id!r} is not a UUID: "
                          "Suna answers a token for it with 500",
@@ -80,14 +83,6 @@ def _credentials(settings: Settings) -> Check:
                      f"{settings.suna_account_id} (SUNA_JWT_SECRET)")  # fmt: skip
     return Check("credentials", "fail", "neither SUNA_API_KEY nor SUNA_JWT_SECRET is set",
                  "set SUNA_API_KEY to an account API key (pk_xxx:sk_xxx)")  # fmt: skip
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 async def _account(settings: Settings) -> list[Check]:

@@ -79,6 +79,15 @@ class _Writer:
             raise _Cut from None
 
 
+async def _send_new(writer: _Writer, run: SimRun, index: int) -> tuple[int, bool]:
+    """Send the responses from ``index`` up to the first final one: (next index, ended)."""
+    fresh = run.responses[index:]
+    end = next((i for i, entry in enumerate(fresh) if entry.final), None)
+    batch = fresh if end is None else fresh[: end + 1]
+    await writer.send([entry.line for entry in batch])
+    return index + len(batch), end is not None
+
+
 async def _follow_list(writer: _Writer, run: SimRun, ping_s: float, running: bool) -> None:
     """``api-2025`` / ``agent-start``: replay the whole list, then follow pub/sub."""
     replay = [entry.line for entry in run.responses]
@@ -89,13 +98,9 @@ async def _follow_list(writer: _Writer, run: SimRun, ping_s: float, running: boo
         return
     while True:
         changed = run.changed
-        fresh = run.responses[index:]
-        if fresh:
-            end = next((i for i, entry in enumerate(fresh) if entry.final), None)
-            batch = fresh if end is None else fresh[: end + 1]
-            await writer.send([entry.line for entry in batch])
-            index += len(batch)
-            if end is not None:
+        if index < len(run.responses):
+            index, ended = await _send_new(writer, run, index)
+            if ended:
                 return
             continue
         if run.control is not None:
@@ -150,14 +155,10 @@ async def _follow_stream(
     idle_pings = 0
     while True:
         changed = run.changed
-        fresh = run.responses[index:]
-        if fresh:
+        if index < len(run.responses):
             idle_pings = 0
-            end = next((i for i, entry in enumerate(fresh) if entry.final), None)
-            batch = fresh if end is None else fresh[: end + 1]
-            await writer.send([entry.line for entry in batch])
-            index += len(batch)
-            if end is not None:
+            index, ended = await _send_new(writer, run, index)
+            if ended:
                 return
             continue
         try:  # a final status written without its event leaves the stream pinging
