@@ -54,3 +54,11 @@ def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "RENUM_JWT_SECRET looks like a placeholder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_default_service_account_is_the_simulators() -> None:
+    from renum.settings import SIMULATOR_ACCOUNT_ID
+    from suna_sim import DEV_ACCOUNT_ID
+
+    assert SIMULATOR_ACCOUNT_ID == DEV_ACCOUNT_ID
+    assert Settings.model_fields["suna_account_id"].default == DEV_ACCOUNT_ID
