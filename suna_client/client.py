@@ -76,8 +76,8 @@ class SunaClient:
     sent instead of the service ``auth``). ``breaker`` is a config (one
     breaker for this client's base URL) or a :class:`CircuitBreaker` shared by
     several clients of the same URL. ``flavour`` is the Suna API spoken
-    (``api-2025``, ``agent-start``, ``v1``) or ``auto``: probed once per base
-    URL, on first use (once per client).
+    (``api-2025``, ``agent-start``, ``v1``) or ``auto``: probed on first use,
+    once per client.
     """
 
     def __init__(
@@ -267,17 +267,10 @@ class SunaClient:
     async def _late_tolerant(self, run_id: str, op: Callable[[], Awaitable[T]]) -> T:
         """``op``, asked again while it is a 404 for a run this client started less than
         ``Timeouts.late_run_s`` ago (``v1`` writes the run's row after the start)."""
-        delay = LATE_PAUSE_S
-        while True:
-            try:
-                return await op()
-            except SunaNotFoundError:
-                started = self._fresh.get(run_id)
-                late_until = (started or 0.0) + self.timeouts.late_run_s
-                if started is None or time.monotonic() + delay > late_until:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LATE_PAUSE_MAX_S)
+        started = self._fresh.get(run_id)
+        if started is None:
+            return await op()
+        return await _while_late(op, started + self.timeouts.late_run_s)
 
     async def _start_2025(
         self, request: StartRequest, *, extra_keys: Keys, caller_token: str | None
@@ -313,7 +306,8 @@ class SunaClient:
         Saves round trips but loses exactly-once starts (no thread id is known
         before the run exists); use only when that is acceptable. ``api-2025`` only.
         """
-        if (await self.routes()).unified_start:
+        routes = await self.routes()
+        if routes.unified_start:
             raise SunaFlavourError("agent/initiate exists only in the api-2025 API; use start()")
         fields = request.model_dump(exclude_none=True)
 
@@ -326,7 +320,7 @@ class SunaClient:
             return data
 
         call = self.transport.build_call(
-            "POST", (await self.routes()).prefix + "/agent/initiate", idempotent=False,
+            "POST", routes.prefix + "/agent/initiate", idempotent=False,
             caller_token=caller_token,
             extra_keys=extra_keys, body=form,
         )
@@ -431,19 +425,8 @@ class SunaClient:
 
         if not expect_run or routes.flavour != "v1":
             return await once()
-        deadline = time.monotonic() + self.timeouts.late_run_s
-        delay = LATE_PAUSE_S
-        while True:
-            try:
-                runs = await once()
-            except SunaNotFoundError:
-                if time.monotonic() + delay >= deadline:
-                    raise
-            else:
-                if runs or time.monotonic() + delay >= deadline:
-                    return runs
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LATE_PAUSE_MAX_S)
+        late_until = time.monotonic() + self.timeouts.late_run_s
+        return await _while_late(once, late_until, again=lambda runs: not runs)
 
     async def get_messages(
         self, thread_id: str, *, order: Literal["asc", "desc"] = "desc", extra_keys: Keys = None,
@@ -562,3 +545,23 @@ class SunaClient:
             route = f"GET {(await self.routes()).agents}"
             raise SunaUnknownAgentError(agent, len(matches), method="GET", route=route)
         return matches[0].agent_id
+
+
+async def _while_late(
+    op: Callable[[], Awaitable[T]], late_until: float,
+    again: Callable[[T], bool] = lambda _: False,
+) -> T:  # fmt: skip
+    """``op``, asked again (from LATE_PAUSE_S, doubling) while it is a 404, or an answer
+    ``again`` rejects, until ``late_until``: how long a ``v1`` row may lag its start."""
+    delay = LATE_PAUSE_S
+    while True:
+        try:
+            result = await op()
+        except SunaNotFoundError:
+            if time.monotonic() + delay >= late_until:
+                raise
+        else:
+            if not again(result) or time.monotonic() + delay >= late_until:
+                return result
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, LATE_PAUSE_MAX_S)

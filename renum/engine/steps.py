@@ -55,9 +55,12 @@ from renum.keys import KeyRing
 from renum.usage import UsageLedger, UsageRow, usage_insert_sql
 from renum.vault import open_sealed, plausible_key, sealed_keys_sql, services_of
 from suna_client import (
+    AgentRun,
+    AgentStarted,
     AgentStartRequest,
     RunOutput,
     RunResult,
+    Started,
     StartRequest,
     SunaCircuitOpenError,
     SunaClient,
@@ -466,7 +469,7 @@ class StepRunner:
         user_keys = self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
         return await self._start(key, ex, step, thread, deadline, keys, user_keys, checked)
 
-    async def _runs_of(self, thread: _Thread, deadline: float) -> list[Any]:
+    async def _runs_of(self, thread: _Thread, deadline: float) -> list[AgentRun]:
         """The runs Suna has on ``thread``; none if an optimistic start never created it.
 
         A 404 or an empty list is asked again for a while by the client (``v1``
@@ -574,8 +577,9 @@ class StepRunner:
         limited = 0
         while True:
             try:
+                started: AgentStarted | Started
                 if thread.unified:  # one call: the thread, the prompt and the run
-                    started: Any = await self._suna.start(StartRequest(
+                    started = await self._suna.start(StartRequest(
                         prompt=thread.prompt, thread_id=thread_id, agent_id=agent_id,
                         model_name=model, optimistic=True, project_id=thread.project_id,
                     ), extra_keys=user_keys)  # fmt: skip
