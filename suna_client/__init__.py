@@ -36,6 +36,7 @@ from .errors import (
     SunaServerError,
     SunaStatusError,
     SunaTimeoutError,
+    SunaUnauthorizedError,
     SunaUnknownAgentError,
 )
 from .flavours import FLAVOURS, ROUTES, Flavour, FlavourSetting, Routes, probe
@@ -122,6 +123,7 @@ __all__ = [
     "SunaServerError",
     "SunaStatusError",
     "SunaTimeoutError",
+    "SunaUnauthorizedError",
     "SunaUnknownAgentError",
     "ThreadCreated",
     "Timeouts",

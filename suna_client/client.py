@@ -110,10 +110,28 @@ class SunaClient:
             if isinstance(breaker, CircuitBreaker)
             else CircuitBreaker(breaker, name=self.base_url)
         )
+        self._on_request = on_request
+        self._parent: SunaClient | None = None
+        """The client this one acts for another account of (see :meth:`acting_as`)."""
         self.transport = Transport(
             self.base_url, self._get_session, auth=auth, timeouts=timeouts, retry=retry,
             breaker=self.breaker, on_request=on_request,
         )
+
+    def acting_as(self, auth: SunaAuth) -> SunaClient:
+        """A client of the same deployment that calls as another account (``auth``: a
+        user's account API key), sharing this one's connections, breaker and flavour.
+
+        Closing it closes nothing; the connections are this client's.
+        """
+        root = self._parent or self
+        view = SunaClient(
+            root.base_url, session=root._get_session(), auth=auth, timeouts=root.timeouts,
+            retry=root.retry_policy, breaker=root.breaker, pool=root._pool,
+            on_request=root._on_request, flavour=root.flavour_setting,
+        )  # fmt: skip
+        view._parent = root
+        return view
 
     def __repr__(self) -> str:
         return f"SunaClient({self.base_url!r}, auth={self._auth!r}, breaker={self.breaker_state!r})"
@@ -155,6 +173,9 @@ class SunaClient:
         """The routes of the deployment's flavour (probed on first use if ``auto``: once per
         client, which speaks to one base URL)."""
         if self._routes is not None:
+            return self._routes
+        if self._parent is not None:  # one probe for every account's calls
+            self._routes = await self._parent.routes()
             return self._routes
         async with self._probing:
             if self._routes is None:

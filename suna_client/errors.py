@@ -15,6 +15,7 @@
     ├── SunaUnknownAgentError         no agent, or several, of the account has that name
     └── SunaStatusError               Suna answered an error status (status, detail,
         │                             error_code, body_excerpt, request_id); also 400/401/422
+        ├── SunaUnauthorizedError     401 the credentials (token or API key) were refused
         ├── SunaNotFoundError         404 thread, run or agent not found
         ├── SunaForbiddenError        403 thread of another account, model not allowed
         │   └── SunaAgentsDisabledError   403 of the agents list: custom agents are off
@@ -29,6 +30,11 @@ aiohttp's exceptions become these in one place, :func:`translate`; error
 statuses in :func:`status_error`. Messages carry the route (method and
 template, ``GET /api/agent-run/{rid}``), the request id, the status and a body
 excerpt with every known secret scrubbed; never a header value.
+
+Each class says what it means for a caller as two attributes: ``code``, a
+stable string for records and APIs (``suna_unreachable``, ``suna_quota_exceeded``
+…), and ``retryable``, whether the same call may succeed later without anyone
+changing anything (an outage, a limit) rather than never (a refusal).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 
@@ -59,6 +65,7 @@ __all__ = [
     "SunaServerError",
     "SunaStatusError",
     "SunaTimeoutError",
+    "SunaUnauthorizedError",
     "SunaUnknownAgentError",
     "check_uuid",
     "scrub",
@@ -74,6 +81,11 @@ QUOTA_CODES = frozenset({"THREAD_LIMIT_EXCEEDED", "PROJECT_LIMIT_EXCEEDED"})
 class SunaError(Exception):
     """Root of every error the Suna client raises."""
 
+    code: ClassVar[str] = "suna_error"
+    """What went wrong, as a stable string (records, APIs, metrics)."""
+    retryable: ClassVar[bool] = False
+    """Whether the same call may succeed later with nothing changed (an outage, a limit)."""
+
     def __init__(
         self, message: str, *, method: str = "", route: str = "", request_id: str | None = None
     ) -> None:
@@ -88,6 +100,9 @@ class SunaError(Exception):
 class SunaConnectionError(SunaError):
     """No usable connection; ``request_sent=False`` proves Suna never saw the request."""
 
+    code = "suna_unreachable"
+    retryable = True
+
     def __init__(self, message: str, *, request_sent: bool, **ctx: Any) -> None:
         super().__init__(message, **ctx)
         self.request_sent = request_sent
@@ -95,6 +110,9 @@ class SunaConnectionError(SunaError):
 
 class SunaTimeoutError(SunaError):
     """A time limit ran out (connect, read, stream silence or a total budget)."""
+
+    code = "suna_timeout"
+    retryable = True
 
     def __init__(self, message: str, *, request_sent: bool = True, **ctx: Any) -> None:
         super().__init__(message, **ctx)
@@ -104,9 +122,15 @@ class SunaTimeoutError(SunaError):
 class SunaProtocolError(SunaError):
     """Suna's answer does not parse or does not have the documented shape."""
 
+    code = "suna_protocol_error"
+    retryable = True
+
 
 class SunaCircuitOpenError(SunaError):
     """The breaker of this base URL is open; nothing was sent."""
+
+    code = "suna_unreachable"
+    retryable = True
 
     def __init__(self, message: str, *, retry_in_s: float, **ctx: Any) -> None:
         super().__init__(message, **ctx)
@@ -115,6 +139,9 @@ class SunaCircuitOpenError(SunaError):
 
 class SunaInvalidIdError(SunaError):
     """An id that is not a UUID: refused before any request (Suna would answer 500)."""
+
+    code = "suna_invalid_id"
+    retryable = False
 
     def __init__(self, kind: str, value: str, **ctx: Any) -> None:
         super().__init__(f"{kind} id {value[:80]!r} is not a UUID", **ctx)
@@ -125,9 +152,15 @@ class SunaInvalidIdError(SunaError):
 class SunaFlavourError(SunaError):
     """The deployment's API flavour cannot be told, or does not offer what was asked."""
 
+    code = "suna_flavour"
+    retryable = False
+
 
 class SunaUnknownAgentError(SunaError):
     """No agent of the account has this name, or more than one has (``matches``)."""
+
+    code = "suna_unknown_agent"
+    retryable = False
 
     def __init__(self, name: str, matches: int, **ctx: Any) -> None:
         what = "no agent" if matches == 0 else f"{matches} agents"
@@ -138,6 +171,9 @@ class SunaUnknownAgentError(SunaError):
 
 class SunaStatusError(SunaError):
     """Suna answered with an error status."""
+
+    code = "suna_refused"
+    retryable = False
 
     def __init__(
         self,
@@ -157,28 +193,53 @@ class SunaStatusError(SunaError):
         self.error_code = error_code
 
 
+class SunaUnauthorizedError(SunaStatusError):
+    """401: Suna refused the credentials (a wrong key or secret, an expired token)."""
+
+    code = "suna_unauthorized"
+    retryable = False
+
+
 class SunaNotFoundError(SunaStatusError):
     """404: the thread, run or agent does not exist (for this account)."""
+
+    code = "suna_not_found"
+    retryable = False
 
 
 class SunaForbiddenError(SunaStatusError):
     """403: the thread belongs to another account, or the model is not allowed."""
 
+    code = "suna_forbidden"
+    retryable = False
+
 
 class SunaAgentsDisabledError(SunaForbiddenError):
     """403 of the agents list: the deployment's ``custom_agents`` flag is off."""
+
+    code = "suna_agents_disabled"
+    retryable = False
 
 
 class SunaPaymentRequiredError(SunaStatusError):
     """402: the account's billing is exhausted."""
 
+    code = "suna_out_of_credit"
+    retryable = False
+
 
 class SunaQuotaExceededError(SunaStatusError):
     """402 ``THREAD_LIMIT_EXCEEDED`` / ``PROJECT_LIMIT_EXCEEDED``: a plan quota, not credit."""
 
+    code = "suna_quota_exceeded"
+    retryable = False
+
 
 class SunaRateLimitedError(SunaStatusError):
     """Too many parallel runs (429, or 402 ``AGENT_RUN_LIMIT_EXCEEDED``) or a throttle."""
+
+    code = "suna_run_limit"
+    retryable = True
 
     def __init__(
         self,
@@ -196,6 +257,9 @@ class SunaRateLimitedError(SunaStatusError):
 
 class SunaServerError(SunaStatusError):
     """5xx: Suna (or a proxy in front of it) failed."""
+
+    code = "suna_server_error"
+    retryable = True
 
 
 def check_uuid(kind: str, value: str) -> str:
@@ -306,6 +370,7 @@ def status_error(
     if status == 402 and code in QUOTA_CODES:
         return SunaQuotaExceededError(**kw)
     by_status: dict[int, type[SunaStatusError]] = {
+        401: SunaUnauthorizedError,
         402: SunaPaymentRequiredError,
         403: SunaForbiddenError,
         404: SunaNotFoundError,

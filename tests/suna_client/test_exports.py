@@ -63,6 +63,7 @@ def test_suna_client_exports() -> None:
         "SunaServerError",
         "SunaStatusError",
         "SunaTimeoutError",
+        "SunaUnauthorizedError",
         "SunaUnknownAgentError",
         "ThreadCreated",
         "Timeouts",
@@ -83,9 +84,24 @@ def test_error_tree() -> None:
                 e.SunaCircuitOpenError, e.SunaStatusError):
         assert cls.__bases__ == (e.SunaError,)
     for cls in (e.SunaNotFoundError, e.SunaForbiddenError, e.SunaPaymentRequiredError,
-                e.SunaQuotaExceededError, e.SunaRateLimitedError, e.SunaServerError):
+                e.SunaQuotaExceededError, e.SunaRateLimitedError, e.SunaServerError,
+                e.SunaUnauthorizedError):
         assert cls.__bases__ == (e.SunaStatusError,)
     for name in suna_client.errors.__all__:
         obj = getattr(suna_client.errors, name)
         if isinstance(obj, type):
             assert issubclass(obj, e.SunaError)
+
+
+def test_every_error_has_a_distinct_code_and_says_if_it_may_pass() -> None:
+    classes = [getattr(suna_client.errors, n) for n in suna_client.errors.__all__]
+    errors = [c for c in classes if isinstance(c, type) and issubclass(c, suna_client.SunaError)]
+    codes = {c: c.code for c in errors}
+    assert all(code.startswith("suna_") for code in codes.values())
+    # one code per class, except the open breaker: to a caller, Suna is unreachable
+    shared = {c for c in errors if c.code == "suna_unreachable"}
+    assert shared == {suna_client.SunaConnectionError, suna_client.SunaCircuitOpenError}
+    assert len(set(codes.values())) == len(errors) - 1
+    retryable = {c.__name__ for c in errors if c.retryable}
+    assert retryable == {"SunaConnectionError", "SunaTimeoutError", "SunaProtocolError",
+                         "SunaCircuitOpenError", "SunaRateLimitedError", "SunaServerError"}

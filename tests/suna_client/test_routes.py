@@ -29,10 +29,11 @@ from suna_client import (
     SunaRateLimitedError,
     SunaServerError,
     SunaStatusError,
+    SunaUnauthorizedError,
     SunaUnknownAgentError,
     probe,
 )
-from suna_sim import Faults, SunaSimulator, mint_token
+from suna_sim import Faults, SunaSimulator, agent_uuid, mint_token
 
 OTHER = "b0b0b000-0000-4000-8000-00000000000b"
 
@@ -245,6 +246,25 @@ async def test_api_key_auth_and_caller_token(h: Any) -> None:
         assert await suna.get_messages(thread.thread_id, caller_token=other) == []
 
 
+async def test_a_client_acting_as_another_account_shares_its_connections(h: Any) -> None:
+    other_key = "pk_other:sk_other_secret_value"
+    options = h.sim_options(h.flavour, api_keys={h.API_KEY: h.ACCOUNT, other_key: OTHER})
+    async with SunaSimulator(**options) as two, h.make_client(two.base_url,
+                                                              flavour="auto") as suna:  # fmt: skip
+        theirs = suna.acting_as(ApiKeyAuth(other_key))
+        assert await theirs.flavour() == h.flavour
+        agent = await theirs.resolve_agent("echo")
+        assert agent == agent_uuid(OTHER, "echo")  # the other account's agents
+        started = await theirs.start(StartRequest(prompt="hi", agent_id=agent, model_name=h.MODEL))
+        assert (await theirs.wait_for_run(started.agent_run_id)).status == "completed"
+        assert two.run(started.agent_run_id).account_id == OTHER
+        with pytest.raises((SunaForbiddenError, SunaNotFoundError)):  # not the service's
+            await suna.get_messages(started.thread_id)
+        assert theirs.transport is not suna.transport and theirs.breaker is suna.breaker
+        await theirs.close()  # closes nothing of the client it acts for
+        assert (await suna.list_agents()).agents  # its session is still open
+
+
 async def test_a_caller_that_is_not_an_account_gets_a_500(h: Any) -> None:
     async with h.make_client(auth=BearerAuth(mint_token(h.SECRET, "renum"))) as stranger:
         with pytest.raises(SunaServerError) as info:
@@ -331,7 +351,7 @@ async def test_bad_credentials_are_a_status_error(h: Any) -> None:
             return
         with pytest.raises(SunaStatusError) as info:
             await bad.create_thread()
-    assert info.value.status == 401 and type(info.value) is SunaStatusError
+    assert info.value.status == 401 and type(info.value) is SunaUnauthorizedError
 
 
 async def test_out_of_credit_is_402(h: Any) -> None:
