@@ -57,6 +57,10 @@ class SimConfig:
     default_model: str | None = None
     """The account's default model when a start sends none (None: the agent's model)."""
 
+    allowed_models: frozenset[str] | None = None
+    """Models the account's plan allows (None: any); a start with another one gets Suna's
+    403 ``{"message", "allowed_models"}``."""
+
     seed: int = 0
     """Seed of every deterministic choice (latencies, answers, fault hits); ids are random."""
 

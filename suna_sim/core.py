@@ -154,10 +154,10 @@ class SimCore:
         owner = self.projects.get(project_id) if project_id else None
         if owner is not None and owner != account_id:
             raise ApiError(403, "Not authorized to access this project")
+        # Suna checks the project quota for every new thread, in a project of its own or not
+        projects = sum(1 for a in self.projects.values() if a == account_id)
+        self._quota("PROJECT_LIMIT_EXCEEDED", "projects", projects, self.config.project_limit)
         if owner is None:
-            projects = sum(1 for a in self.projects.values() if a == account_id)
-            self._quota("PROJECT_LIMIT_EXCEEDED", "projects", projects,
-                        self.config.project_limit)  # fmt: skip
             if self.config.sandbox_latency_ms:
                 await asyncio.sleep(self.config.sandbox_latency_ms / 1000.0)
             project_id = project_id or self.new_id()
@@ -230,9 +230,18 @@ class SimCore:
             return live
         return cached[1]
 
-    def admit(self, account_id: str, agent_id: str | None) -> SunaAgent:
-        """The agent to run, after Suna's checks: agent, 402 billing, run limit."""
+    def admit(
+        self, account_id: str, agent_id: str | None, model_name: str | None = None
+    ) -> SunaAgent:
+        """The agent to run, after Suna's checks: agent, 403 model, 402 billing, run limit."""
         agent = self.agent_for(self.writer(account_id), agent_id)
+        allowed = self.config.allowed_models
+        model = model_name or self.config.default_model or agent.script.model
+        if allowed is not None and model not in allowed:
+            raise ApiError(403, {
+                "message": f"Your current subscription plan does not include access to "
+                f"{model}. Please upgrade your subscription.",
+                "allowed_models": sorted(allowed)})  # fmt: skip
         if self.faults.out_of_credit(account_id):
             raise ApiError(402, {
                 "message": "Monthly limit of 60 minutes reached. "
@@ -330,6 +339,7 @@ class SimCore:
         """A snapshot of every counter."""
         return SimStats(
             threads=len(self.threads),
+            projects=len(self.projects),
             runs_started=len(self.runs),
             runs_by_thread=dict(self.runs_by_thread),
             runs_by_agent=dict(self.runs_by_agent),

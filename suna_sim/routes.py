@@ -82,7 +82,7 @@ async def start_agent(request: web.Request) -> web.Response:
     core, account = _caller(request)
     data = _start_options(await json_body(request))
     thread = core.thread_for(account, request.match_info["tid"])
-    agent = core.admit(account, data.get("agent_id"))
+    agent = core.admit(account, data.get("agent_id"), data.get("model_name") or None)
     run = core.start_run(
         account, thread, agent, model_name=data.get("model_name") or None,
         key_headers=key_headers(request),
@@ -122,7 +122,7 @@ async def unified_start(request: web.Request) -> web.Response:
     core, account = _caller(request)
     form = await request.post()
     prompt = _text(form, "prompt")
-    agent = core.admit(account, _text(form, "agent_id"))
+    agent = core.admit(account, _text(form, "agent_id"), _text(form, "model_name"))
     try:
         thread = await _start_thread(core, account, form, prompt)
     except BaseException:
@@ -147,7 +147,7 @@ async def initiate(request: web.Request) -> web.Response:
     prompt = form.get("prompt")
     if not isinstance(prompt, str):
         raise _invalid("prompt", "Field required")
-    agent = core.admit(account, _text(form, "agent_id"))
+    agent = core.admit(account, _text(form, "agent_id"), _text(form, "model_name"))
     try:
         thread = await core.create_thread(account, "")
     except BaseException:

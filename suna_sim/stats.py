@@ -36,6 +36,8 @@ class SimStats(BaseModel):
     """A snapshot of the simulator's counters since start or the last reset."""
 
     threads: int = 0
+    projects: int = 0
+    """Projects created, each with its sandbox (threads of one project share it)."""
     runs_started: int = 0
     runs_by_thread: dict[str, int] = Field(default_factory=dict)
     runs_by_agent: dict[str, int] = Field(default_factory=dict)

@@ -562,6 +562,17 @@ async def test_keep_alive_is_five_seconds(make: Any) -> None:
         assert 0.1 < time.monotonic() - began < 1.5
 
 
+async def test_a_model_the_plan_does_not_allow_is_403(make: Any) -> None:
+    """A start with a model outside the account's plan is refused before any run."""
+    suna = await make(allowed_models=frozenset({"openai/gpt-4o-mini"}))
+    status, body = await suna.start("x", model="anthropic/claude-sonnet-4")
+    assert status == 403 and body["detail"]["allowed_models"] == ["openai/gpt-4o-mini"]
+    assert "subscription plan" in body["detail"]["message"]
+    assert suna.sim.stats().runs_started == 0
+    _, rid = await suna.run("y", model="openai/gpt-4o-mini")
+    assert (await suna.until_over(rid))["status"] == "completed"
+
+
 async def test_out_of_credit(make: Any) -> None:
     """7. 402 with a ``subscription``, distinct from the quotas."""
     suna = await make(faults={"out_of_credit": [ALICE]})
