@@ -28,6 +28,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from renum.db import migrate
@@ -86,6 +88,22 @@ class Bench:
     async def reset(self) -> None:
         await self.pool.execute("TRUNCATE teams, executions, usage_log RESTART IDENTITY CASCADE")
         await self.resources.redis.flushdb()
+        await self._sim("POST", "/_sim/reset")
+
+    async def _sim(self, method: str, path: str) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.request(
+            method, self.settings.suna_base_url + path
+        ) as resp:
+            resp.raise_for_status()
+            answer: dict[str, Any] = await resp.json()
+            return answer
+
+    async def sandboxes(self) -> dict[str, float]:
+        """Suna threads and projects (each project a sandbox) per step attempt, since reset."""
+        stats = await self._sim("GET", "/_sim/stats")
+        attempts = await self.pool.fetchval("SELECT count(*) FROM step_runs")
+        return {"threads_per_attempt": round(stats["threads"] / max(1, attempts), 3),
+                "projects_per_attempt": round(stats["projects"] / max(1, attempts), 3)}
 
     async def launch(self, workflow: dict[str, Any], count: int) -> list[str]:
         import dsl
@@ -176,6 +194,7 @@ class Bench:
             await self.launch(_team("zero", steps), runs // steps)
             wall = await self.drive(concurrency)
             engine_rates.append(runs // steps * steps / wall)
+            sandboxes = await self.sandboxes()
             bare_rates.append(await bare_client_rate(self.settings.suna_base_url, runs,
                                                      concurrency))  # fmt: skip
         ratios = [e / b for e, b in zip(engine_rates, bare_rates, strict=True)]
@@ -183,7 +202,7 @@ class Bench:
                 "steps_per_s": round(statistics.median(engine_rates), 1),
                 "bare_client_runs_per_s": round(statistics.median(bare_rates), 1),
                 "ratio": round(statistics.median(ratios), 3),
-                "ratios": [round(r, 3) for r in ratios]}  # fmt: skip
+                "ratios": [round(r, 3) for r in ratios], **sandboxes}  # fmt: skip
 
     def worker_process(
         self, concurrency: int, *flags: str, log_level: str = "warning"
@@ -353,6 +372,8 @@ def _print(results: dict[str, Any]) -> None:
             f" (median of {len(t['ratios'])} pairs: "
             + ", ".join(f"{r * 100:.1f}" for r in t["ratios"]) + " %)"
         )
+        print(f"  Suna threads per step attempt {t['threads_per_attempt']}, projects (sandboxes)"
+              f" {t['projects_per_attempt']}")
     w = results["worker_processes"]
     print(
         f"worker processes: one {w['one_steps_per_s']} steps/s, two {w['two_steps_per_s']}"

@@ -79,6 +79,7 @@ class ExecutionDriver:
         self._attempts: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
         self._over_budget: dict[str, BudgetExceededError] = {}
+        self._errors: dict[str, dict[str, Any]] = {}  # failed steps' errors
         self._completed = False  # a step's outcome statement completed the execution
         self._credentials = CredentialGate(deps.pool, deps.events, self.execution_id,
                                            self._ex.user_id, deps.worker_id,
@@ -193,17 +194,25 @@ class ExecutionDriver:
                 if is_infrastructure_error(exc):
                     raise  # PostgreSQL or Redis trouble: stop; a take-over resumes the step
                 _log.exception("step %s of %s crashed", step_id, self.execution_id)
-                outcome = AttemptOutcome(
-                    "failed", error={"code": "internal_error", "message": type(exc).__name__}
-                )
+                outcome = AttemptOutcome("failed", error={
+                    "code": "internal_error",
+                    "message": f"Renum failed running this step ({type(exc).__name__}); "
+                               "the worker's log has the traceback"})  # fmt: skip
+                await self._deps.pool.execute(  # its row says so, not `running`
+                    """UPDATE step_runs SET status = 'failed', error = $3, finished_at = now(),
+                              updated_at = now()
+                        WHERE execution_id = $1 AND step_id = $2 AND status = 'running'""",
+                    self.execution_id, step_id, outcome.error,
+                )  # fmt: skip
             await self._settle(step_id, outcome)
 
     async def _settle(self, step_id: str, outcome: AttemptOutcome) -> None:
         if outcome.status == "completed":
             self._state[step_id] = dsl.StepState("completed", outcome.result)
         elif outcome.status == "failed":
-            message = (outcome.error or {}).get("message")
-            self._state[step_id] = dsl.StepState("failed", error=message)
+            self._errors[step_id] = outcome.error or {}
+            self._state[step_id] = dsl.StepState("failed", error=self._errors[step_id].get(
+                "message"))  # fmt: skip
         else:
             self._state[step_id] = dsl.StepState("cancelled")
 
@@ -405,9 +414,14 @@ class ExecutionDriver:
         return await self._finalize("budget_exceeded", exc.to_json())
 
     def _failure_summary(self) -> dict[str, Any]:
+        """The execution's error: which steps failed, and why the first one did."""
         failed = [s for s, v in self._state.items() if v.status == "failed"]
-        return {"code": "step_failed", "message": f"step {failed[0]} failed" if failed else
-                "a step failed", "steps": failed}  # fmt: skip
+        if not failed:
+            return {"code": "step_failed", "message": "a step failed", "steps": failed}
+        cause = self._errors.get(failed[0], {})
+        why = cause.get("message") or self._state[failed[0]].error
+        return {"code": "step_failed", "steps": failed, "cause": cause.get("code"),
+                "message": f"step {failed[0]} failed" + (f": {why}" if why else "")}
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -446,6 +460,8 @@ class ExecutionDriver:
             ):
                 resume.append((step.id, row["attempt"] + 1))
             elif status in ("failed", "skipped", "cancelled"):
+                if status == "failed":
+                    self._errors[step.id] = error
                 self._state[step.id] = dsl.StepState(status, error=error.get("message"))
         for step_id, attempt in resume:
             self._spawn(step_id, attempt, resumed=attempt == self._attempts[step_id])
@@ -456,14 +472,22 @@ class ExecutionDriver:
         (The snapshot has every completed step already; Redis may have missed one.)
         """
         kind, data = _FINAL_EVENT[status], {"status": status, "error": error}
+        # No step outlives its execution: one still open here (a bug's leftover) is closed.
         row = await self._deps.pool.fetchrow(
             f"""WITH ev_seq AS (
                   UPDATE executions SET {finish_set_sql("$2", "$3")}, event_seq = event_seq + 1
                    WHERE id = $1 AND {driving_sql("$4")}
                RETURNING event_seq - 1 AS base),
+               orphans AS (
+                  UPDATE step_runs SET status = 'cancelled', error = $7, finished_at = now(),
+                         updated_at = now()
+                   WHERE execution_id = $1 AND status IN ('pending', 'running')
+                     AND EXISTS (SELECT 1 FROM ev_seq)),
                {insert_events_sql("$1::uuid", "$5", "$6")}
                SELECT {EVENTS_APPENDED}""",
             self.execution_id, status, error, self._deps.worker_id, [kind], [data],
+            {"code": "execution_ended",
+             "message": f"the execution ended {status} while this step was still open"},
         )  # fmt: skip
         if row["ev_base"] is None:
             raise LeaseLostError(self.execution_id)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -47,6 +48,7 @@ from typing import Any, Literal, TypeVar
 import dsl
 from renum import metrics
 from renum.context import LiveContext, snapshot_merge_sql
+from renum.engine.failures import Caller, step_error
 from renum.engine.leases import driving_sql, finish_set_sql, held_sql
 from renum.engine.reconcile import unread_sql
 from renum.errors import CredentialError
@@ -66,18 +68,11 @@ from suna_client import (
     SunaClient,
     SunaConnectionError,
     SunaError,
-    SunaFlavourError,
-    SunaForbiddenError,
-    SunaInvalidIdError,
     SunaNotFoundError,
-    SunaPaymentRequiredError,
     SunaProtocolError,
-    SunaQuotaExceededError,
     SunaRateLimitedError,
     SunaServerError,
-    SunaStatusError,
     SunaTimeoutError,
-    SunaUnknownAgentError,
     ThreadCreated,
 )
 from suna_client.errors import scrub
@@ -88,8 +83,11 @@ __all__ = ["AttemptOutcome", "Execution", "Followup", "LeaseLostError", "Opened"
 _log = logging.getLogger("renum.engine.steps")
 T = TypeVar("T")
 
-#: Waits between tries of a transient Suna failure inside one attempt.
+#: Waits between tries of a transient Suna failure inside one attempt (the last one
+#: repeats, with jitter, until the step's deadline: Suna being down is waited out).
 TRANSIENT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: An attempt that has waited this long on Suna being unreachable says so (step_waiting).
+OUTAGE_NOTICE_S = 0.5
 #: Longest wait between start tries while Suna's parallel-run limit is reached.
 RATE_LIMIT_MAX_WAIT_S = 2.0
 #: Longest wait for a stopped run to settle before its usage is read.
@@ -101,6 +99,8 @@ RUN_ID_WRITE_AFTER_S = 0.25
 LEASE_RECHECK_S = 1.0
 #: How long a resolved agent name is trusted before Suna's agent list is read again.
 AGENT_NAME_TTL_S = 60.0
+#: Namespace of the Suna project ids derived from execution ids (see project_of).
+PROJECT_NAMESPACE = uuid.UUID("5b0f8d52-2c4e-4a51-9e37-0c6b1f7a4d20")
 #: Longest answer kept in an event (the full answer is in step_runs).
 EVENT_ANSWER_CHARS = 16_000
 _TRANSIENT = (SunaConnectionError, SunaTimeoutError, SunaServerError, SunaCircuitOpenError,
@@ -109,6 +109,24 @@ _TRANSIENT = (SunaConnectionError, SunaTimeoutError, SunaServerError, SunaCircui
 
 class LeaseLostError(Exception):
     """This worker no longer holds the execution's lease: stop touching it."""
+
+
+@dataclass
+class _Attempt:
+    """The attempt this task runs, as far as waiting on Suna needs to tell of it."""
+
+    execution_id: str
+    step_id: str
+    failing_since: float | None = None
+    """When Suna first failed a call of this attempt."""
+    told: bool = False
+    """Whether ``step_waiting`` already said the attempt waits on Suna."""
+
+
+#: The attempt of the running task (each step attempt runs in its own task).
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "renum_attempt", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -175,12 +193,6 @@ def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message[:2000], **extra}
 
 
-def _suna_error(exc: SunaError) -> dict[str, Any]:
-    status = getattr(exc, "status", None)
-    return _error(f"suna_{type(exc).__name__.removeprefix('Suna').removesuffix('Error').lower()}",
-                  str(exc), suna_status=status, request_id=exc.request_id)  # fmt: skip
-
-
 @dataclass
 class _Thread:
     """The attempt's thread as far as this worker knows it."""
@@ -243,7 +255,9 @@ class StepRunner:
         self, pool: Any, events: EventLog, suna: SunaClient, ledger: UsageLedger, worker_id: str,
         *, key_ring: KeyRing | None = None, usage_retry_s: float = 30.0,
         default_model: str | None = None, forward_keys: bool = False,
+        account_id: str | None = None,
     ) -> None:  # fmt: skip
+        self._caller = Caller("service", account_id)
         self._forward_keys = forward_keys
         self._usage_retry_s = usage_retry_s
         self._default_model = default_model
@@ -284,6 +298,7 @@ class StepRunner:
         any opened attempt is left: a thread and no run, resumed by a take-over.
         """
         deadline = time.monotonic() + step.options.timeout_s
+        _ATTEMPT.set(_Attempt(ex.id, step.id))
         try:
             if opened is not None:  # its step_started went out with the earlier outcome
                 run = await self._ensure_run(ex, step, attempt, opened.row, deadline, keys)
@@ -293,14 +308,19 @@ class StepRunner:
                     started = row["started_at"] or datetime.now(UTC)
                     deadline -= (datetime.now(UTC) - started).total_seconds()
                 else:
-                    created = await self.new_thread(ex, step, attempt, deadline)
+                    try:  # one try: Suna in trouble is waited for once the row is written
+                        created: ThreadCreated | None = await self.new_thread(
+                            ex, step, attempt, time.monotonic())  # fmt: skip
+                    except SunaError:
+                        created = None  # _ensure_run makes it
                     row, events = await self._open(ex, step, attempt, prompt, created)
                 _, run = await asyncio.gather(  # step_started goes out while the run starts
                     self._events.publish(events),
                     self._ensure_run(ex, step, attempt, row, deadline, keys),
                 )
         except SunaError as exc:
-            outcome = AttemptOutcome("failed", error=_suna_error(exc), retryable=_retryable(exc))
+            outcome = AttemptOutcome("failed", error=step_error(exc, self._caller),
+                                     retryable=exc.retryable)  # fmt: skip
             return await self._finish(ex, step, attempt, None, None, outcome)
         except CredentialError as exc:  # names the service and master key id, never a value
             outcome = AttemptOutcome("failed", error=_error("credential_error", exc.detail))
@@ -322,7 +342,7 @@ class StepRunner:
             await self._stop_quietly(run_id)  # a retry must not leave it running, unrecorded
             _, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
-                "failed", error=_suna_error(exc), retryable=True), usage)  # fmt: skip
+                "failed", error=step_error(exc, self._caller), retryable=True), usage)  # fmt: skip
         output, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
         answer = output.answer if output is not None else None
         if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
@@ -331,12 +351,19 @@ class StepRunner:
             outcome = AttemptOutcome("failed", retryable=True, error=_error(
                 "suna_output_unavailable",
                 f"the run completed but its answer could not be read from Suna ({run_id})"))
-        elif final == "completed" and output is not None and not output.has_answer:
-            # Suna's way (api-2025, agent-start) of saying the LLM call failed
+        elif final == "completed" and output is not None and (
+            not output.has_answer
+            or (output.answer_source == "text"
+                and (run_error := run_error or await self._suna.run_error_text(run_id)))
+        ):  # fmt: skip
+            # Suna's way (api-2025, agent-start) of saying an LLM call failed: the run
+            # "completed" with no answer, or with only what came before the failed call
+            # (no complete/ask call then, and the error stored after the completion)
             why = run_error or await self._suna.run_error_text(run_id)
             text = await self._scrubbed(ex, why or "Suna recorded no error")
+            what = "no answer" if not output.has_answer else "no final answer"
             outcome = AttemptOutcome("failed", retryable=True, error=_error(
-                "suna_no_answer", f"Suna reported the run completed but it wrote no answer: "
+                "suna_no_answer", f"Suna reported the run completed but it wrote {what}: "
                 f"{text}"))  # fmt: skip
         elif final == "completed":
             outcome = AttemptOutcome("completed", result=dsl.parse_result(answer or ""))
@@ -368,13 +395,14 @@ class StepRunner:
         """A new Suna thread for an attempt (transient failures tried again until ``deadline``,
         by default the step's timeout from now).
 
-        Where Suna takes optimistic starts, the ids are chosen here and the thread is
-        created by the start itself: no call.
+        Where Suna takes optimistic starts, the ids are chosen here (a new thread in the
+        execution's project, see project_of) and the start itself creates the thread: no
+        call but the one that learns the deployment's API, once per client.
         """
-        if (await self._suna.routes()).unified_start:
-            return ThreadCreated(thread_id=str(uuid.uuid4()), project_id=str(uuid.uuid4()))
         if deadline is None:
             deadline = time.monotonic() + step.options.timeout_s
+        if (await self._transient(self._suna.routes, deadline)).unified_start:
+            return ThreadCreated(thread_id=str(uuid.uuid4()), project_id=project_of(ex.id))
         return await self._transient(
             lambda: self._suna.create_thread(f"renum {ex.id} {step.id} #{attempt}"), deadline
         )
@@ -393,14 +421,14 @@ class StepRunner:
                     run_id, timeout_s=max(0.0, deadline - time.monotonic())
                 )
             except _TRANSIENT as exc:
-                pause = getattr(exc, "retry_in_s", None) or getattr(exc, "retry_after", None)
-                pause = pause or TRANSIENT_BACKOFF_S[min(failures, len(TRANSIENT_BACKOFF_S) - 1)]
+                pause = _transient_pause(exc, failures)
                 failures += 1
                 if time.monotonic() + pause >= deadline:
                     raise SunaTimeoutError(
                         f"run {run_id} not confirmed over before the step timeout",
                         request_sent=True) from exc  # fmt: skip
                 _log.warning("waiting for run %s: %s; waiting on", run_id, type(exc).__name__)
+                await self._waiting_on_suna(exc)
                 await asyncio.sleep(pause)
 
     async def _open(
@@ -455,7 +483,7 @@ class StepRunner:
                 *key, thread_id, created.project_id,
             )  # fmt: skip
             resumed = False
-        unified = (await self._suna.routes()).unified_start
+        unified = (await self._transient(self._suna.routes, deadline)).unified_start
         thread = _Thread(thread_id, project_id, unified=unified, exists=not unified,
                          prompt=row["prompt"] if unified else None)  # fmt: skip
         if resumed:
@@ -628,16 +656,39 @@ class StepRunner:
         return run_id
 
     async def _transient(self, op: Callable[[], Awaitable[T]], deadline: float) -> T:
-        """Run ``op``, trying again on transient Suna failures until the deadline."""
-        for pause in (*TRANSIENT_BACKOFF_S, None):
+        """Run ``op``, trying again on transient Suna failures until the deadline.
+
+        Suna down, failing or throttling is waited out (the attempt's followers are
+        told, see _waiting_on_suna), never taken for the step failing; the last
+        failure is raised once another try would end past the deadline.
+        """
+        failures = 0
+        while True:
             try:
                 return await op()
             except _TRANSIENT as exc:
-                retry_after = getattr(exc, "retry_after", None) or pause
-                if pause is None or time.monotonic() + (retry_after or 0) > deadline:
+                pause = _transient_pause(exc, failures)
+                failures += 1
+                if time.monotonic() + pause > deadline:
                     raise
-                await asyncio.sleep(retry_after or 0)
-        raise AssertionError("unreachable")
+                await self._waiting_on_suna(exc)
+                await asyncio.sleep(pause)
+
+    async def _waiting_on_suna(self, exc: SunaError) -> None:
+        """Tell the attempt's followers, once, that it waits for Suna (after OUTAGE_NOTICE_S
+        of failures), with the reason (``suna_unreachable`` or Suna's throttle)."""
+        attempt = _ATTEMPT.get()
+        if attempt is None or attempt.told:
+            return
+        now = time.monotonic()
+        if attempt.failing_since is None:
+            attempt.failing_since = now
+        if now - attempt.failing_since < OUTAGE_NOTICE_S:
+            return
+        attempt.told = True
+        reason = "suna_throttled" if isinstance(exc, SunaRateLimitedError) else "suna_unreachable"
+        await self._events.emit(attempt.execution_id, "step_waiting", {
+            "step_id": attempt.step_id, "reason": reason, "error": exc.code})  # fmt: skip
 
     async def _scrubbed(self, ex: Execution, text: str) -> str:
         """Text Suna (or a provider) wrote, without any of the user's keys in it."""
@@ -881,19 +932,23 @@ def _attributable(sent: Mapping[str, str]) -> frozenset[str]:
     return frozenset(service for service, value in sent.items() if plausible_key(value))
 
 
+def project_of(execution_id: str) -> str:
+    """The one Suna project an execution's threads share where the caller names projects
+    (``agent-start``, ``v1``): one sandbox per execution, its files seen by every agent of
+    the team, and no new sandbox for a retry. The same id after any crash."""
+    return str(uuid.uuid5(PROJECT_NAMESPACE, execution_id))
+
+
+def _transient_pause(exc: SunaError, failures: int) -> float:
+    """Wait before trying again after the ``failures``-th transient failure in a row."""
+    told = getattr(exc, "retry_after", None) or getattr(exc, "retry_in_s", None)
+    if told:
+        return float(told)
+    if failures < len(TRANSIENT_BACKOFF_S):
+        return TRANSIENT_BACKOFF_S[failures]
+    return TRANSIENT_BACKOFF_S[-1] * random.uniform(0.75, 1.25)
+
+
 def _limit_backoff(times: int) -> float:
     """Wait before trying a start again after Suna's parallel-run limit (no Retry-After)."""
     return float(min(RATE_LIMIT_MAX_WAIT_S, 0.1 * 2**times) * random.uniform(0.75, 1.25))
-
-
-def _retryable(exc: SunaError) -> bool:
-    """Whether another attempt could fare better: not when Suna refused the request itself
-    (a bad request, unknown or forbidden things, no credit or quota left)."""
-    if isinstance(exc, SunaRateLimitedError):
-        return True
-    if isinstance(exc, SunaStatusError) and exc.status in (400, 422):
-        return False
-    return not isinstance(
-        exc, SunaPaymentRequiredError | SunaQuotaExceededError | SunaForbiddenError
-        | SunaNotFoundError | SunaUnknownAgentError | SunaInvalidIdError | SunaFlavourError,
-    )

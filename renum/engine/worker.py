@@ -121,7 +121,8 @@ class Worker:
                             key_ring=resources.settings.key_ring,
                             usage_retry_s=self.config.usage_retry_s,
                             default_model=resources.settings.suna_default_model,
-                            forward_keys=resources.settings.suna_forward_provider_keys)  # fmt: skip
+                            forward_keys=resources.settings.suna_forward_provider_keys,
+                            account_id=resources.settings.suna_account_id)  # fmt: skip
         forward = resources.settings.suna_forward_provider_keys
         self._reconciler = UsageReconciler(resources.pool, suna, ledger,
                                            retry_s=self.config.usage_retry_s,

@@ -50,6 +50,26 @@ async def test_a_team_runs_on_every_flavour(
     assert stats.requests.get("add_message", 0) == (2 if flavour == "api-2025" else 0)
     assert stats.requests.get("create_thread", 0) == (2 if flavour == "api-2025" else 0)
     assert execution["usage"]["input_tokens"] == stats.usage.input_tokens
+    # a thread per attempt; where Renum names projects, one project (one sandbox) per execution
+    assert stats.threads == 2 and stats.projects == (2 if flavour == "api-2025" else 1)
+    assert len({sim.core.threads[s["suna_thread_id"]].project_id
+                for s in execution["steps"]}) == stats.projects  # fmt: skip
+
+
+@pytest.mark.parametrize("flavour", [pytest.param(f, marks=pytest.mark.sim(
+    flavour=f, faults={"agents": {"researcher": {"fail_rate": 1.0}}}))
+    for f in ("agent-start", "v1")])  # fmt: skip
+async def test_retries_need_no_new_sandbox(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, flavour: str
+) -> None:
+    workflow = {"type": "sequential", "agents": [
+        {"agent_id": "researcher", "role": "researcher", "input": {"source": "initial_prompt"},
+         "retry": {"max_attempts": 3, "backoff_s": 0.01}}]}  # fmt: skip
+    execution_id = (await launch(api, await create_team(api, workflow)))["execution_id"]
+    await engine.drain()
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["status"] == "failed" and execution["steps"][0]["attempt"] == 3
+    assert sim.stats().threads == 3 and sim.stats().projects == 1
 
 
 @pytest.mark.sim(flavour="api-2025")
@@ -73,7 +93,7 @@ async def test_an_unknown_agent_name_fails_the_step_without_retries(
     execution = await get_json(api, f"/v1/executions/{execution_id}")
     step = execution["steps"][0]
     assert execution["status"] == "failed" and step["attempt"] == 1
-    assert step["error"]["code"] == "suna_unknownagent" and "'ghost'" in step["error"]["message"]
+    assert step["error"]["code"] == "suna_unknown_agent" and "'ghost'" in step["error"]["message"]
     assert sim.stats().runs_started == 0
 
 
