@@ -16,6 +16,8 @@ from renum.api import ws as ws_routes
 from renum.errors import install_error_handlers
 from renum.resources import open_resources
 from renum.settings import Settings
+from renum.suna import build_suna_client
+from renum.suna_accounts import SunaAccounts
 
 __all__ = ["create_app"]
 
@@ -27,8 +29,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings, run_migrations=run_migrations) as resources:
+        async with (
+            open_resources(settings, run_migrations=run_migrations) as resources,
+            build_suna_client(settings) as suna,
+        ):
             app.state.resources = resources
+            app.state.suna_accounts = SunaAccounts(
+                suna, service_account_id=settings.suna_account_id, key_ring=settings.key_ring
+            )
             app.state.sse_heartbeat_s = settings.sse_heartbeat_s
             yield
 

@@ -46,6 +46,7 @@ __all__ = [
     "RenumError",
     "RequestValidationProblem",
     "ServiceUnavailableError",
+    "SunaUnavailableError",
     "install_error_handlers",
     "problem_response",
 ]
@@ -132,6 +133,13 @@ class ServiceUnavailableError(RenumError):
     code = "service_unavailable"
 
 
+class SunaUnavailableError(ServiceUnavailableError):
+    """Suna could not answer what the request needs from it (a check of agents)."""
+
+    code = "suna_unavailable"
+    retry_after_s = 30
+
+
 def problem_response(
     status: int,
     code: str,
@@ -169,6 +177,8 @@ def _pointer(loc: Sequence[int | str]) -> str:
 def _renum_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RenumError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, SunaUnavailableError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem_response(
         exc.status,
         exc.code,

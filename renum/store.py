@@ -164,21 +164,26 @@ async def create_execution(
     idempotency_key: str | None,
     webhook_url: str | None,
     initial_context: dict[str, Any],
+    suna_account: str = "service",
+    agents: dict[str, str] | None = None,
 ) -> tuple[Any, bool, Event | None]:
     """Insert a queued execution with its first event; (row, created, event).
 
-    With an idempotency key already used by this user, returns the earlier
-    execution (created = False); a different request under the same key is a 409.
+    ``suna_account`` (``service`` or ``user``) and ``agents`` (names → UUIDs) are
+    what its steps will call Suna as, and with, fixed now. With an idempotency key
+    already used by this user, returns the earlier execution (created = False); a
+    different request under the same key is a 409.
     """
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow,
-                                       plan, budget_usd, metadata, idempotency_key, webhook_url)
-               VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10)
+                                       plan, budget_usd, metadata, idempotency_key, webhook_url,
+                                       suna_account, agents)
+               VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12)
                ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                DO NOTHING RETURNING *""",
             uuid.uuid4(), user_id, team["id"], initial_prompt, team["workflow"], team["plan"],
-            budget_usd, metadata, idempotency_key, webhook_url,
+            budget_usd, metadata, idempotency_key, webhook_url, suna_account, agents or None,
         )  # fmt: skip
         if row is None:
             existing = await conn.fetchrow(

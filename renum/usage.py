@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import genai_prices
 
@@ -101,7 +101,7 @@ def price(usage: RunUsage) -> Price:
 
 
 _COLUMNS = ("suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id, model, "
-            "provider, api_key_type, input_tokens, output_tokens, cached_tokens, "
+            "provider, api_key_type, suna_account, input_tokens, output_tokens, cached_tokens, "
             "cache_write_tokens, reasoning_tokens, llm_calls, cost_usd, priced, price_version")
 
 
@@ -135,17 +135,21 @@ class UsageRow:
         cls, suna_run_id: str, *, user_id: str, team_id: str | None, execution_id: str | None,
         step_id: str | None, attempt: int | None, agent_id: str | None, usage: RunUsage,
         forwarded: frozenset[str] = frozenset(),
+        suna_account: Literal["service", "user"] = "service",
     ) -> UsageRow:  # fmt: skip
-        """Price ``usage`` and say whose key paid: ``forwarded`` when the start carried the
-        user's key for the run's provider (``forwarded``: those services), else ``platform``
-        (Suna's own keys)."""
+        """Price ``usage`` and say whose key paid: ``user_suna_account`` when the run went
+        through the user's own Suna account (``suna_account="user"``: Suna billed them),
+        ``forwarded`` when the start carried the user's key for the run's provider
+        (``forwarded``: those services), else ``platform`` (Suna's own keys)."""
         priced = price(usage)
         cost = None if priced.cost_usd is None else str(priced.cost_usd)
         row = {
             "suna_run_id": suna_run_id, "user_id": user_id, "team_id": team_id,
             "execution_id": execution_id, "step_id": step_id, "attempt": attempt,
             "agent_id": agent_id, "model": usage.model, "provider": priced.provider,
-            "api_key_type": "forwarded" if priced.provider in forwarded else "platform",
+            "api_key_type": "user_suna_account" if suna_account == "user"
+            else "forwarded" if priced.provider in forwarded else "platform",
+            "suna_account": suna_account,
             "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "cached_tokens": usage.cached_tokens,
             "cache_write_tokens": usage.cache_creation_tokens,

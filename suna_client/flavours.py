@@ -54,6 +54,13 @@ class Routes:
         return self.flavour != "api-2025"
 
     @property
+    def lasting_stops(self) -> bool:
+        """Whether a stop holds once the run reads ``stopped`` (``v1`` keeps a stop signal
+        for the worker). Before ``v1`` a stop sent before the worker picked the run up is
+        lost: the run then completes and bills in full, overwriting ``stopped``."""
+        return self.flavour == "v1"
+
+    @property
     def closing_statuses(self) -> frozenset[str]:
         """Run-level statuses after which the flavour's stream closes."""
         base = frozenset({"completed", "failed", "stopped", "STOP", "END_STREAM", "ERROR"})

@@ -12,8 +12,9 @@ from renum.auth import Principal, verify_token
 from renum.errors import AuthenticationError
 from renum.resources import Resources
 from renum.settings import Settings
+from renum.suna_accounts import SunaAccounts
 
-__all__ = ["CurrentUser", "PoolDep", "RedisDep", "ResourcesDep", "SettingsDep"]
+__all__ = ["CurrentUser", "PoolDep", "RedisDep", "ResourcesDep", "SettingsDep", "SunaAccountsDep"]
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` is the user id.")
 
@@ -35,6 +36,11 @@ def _redis(request: Request) -> aioredis.Redis:
     return _resources(request).redis
 
 
+def _suna_accounts(request: Request) -> SunaAccounts:
+    accounts: SunaAccounts = request.app.state.suna_accounts
+    return accounts
+
+
 def _current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -51,3 +57,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[Any, Depends(_pool)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 CurrentUser = Annotated[Principal, Depends(_current_user)]
+SunaAccountsDep = Annotated[SunaAccounts, Depends(_suna_accounts)]

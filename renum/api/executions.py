@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 import dsl
-from renum.api.deps import CurrentUser, PoolDep, RedisDep
+from renum.api.deps import CurrentUser, PoolDep, RedisDep, SunaAccountsDep
+from renum.api.suna_agents import freeze_agents
 from renum.api.teams import _cursor
 from renum.budgets import require_user_budget_left
 from renum.context import ContextStore
@@ -67,9 +68,14 @@ async def launch(
     user: CurrentUser,
     pool: PoolDep,
     redis: RedisDep,
+    accounts: SunaAccountsDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JSONResponse:
-    """Record the execution and queue it; a retried launch with the same key returns it again."""
+    """Record the execution and queue it; a retried launch with the same key returns it again.
+
+    The execution runs as your own Suna account if you stored its key
+    (``PUT /v1/keys/suna``), else as the service account; its agents' names are resolved
+    to UUIDs now and kept for the whole execution."""
     if len(json.dumps(body.metadata)) > 16_384:
         raise RequestValidationProblem(
             "metadata is too large",
@@ -85,11 +91,14 @@ async def launch(
         user.user_id, idempotency_key,
     ):  # a retried launch still gets its execution back  # fmt: skip
         await require_user_budget_left(pool, user.user_id)
+    account = await accounts.of_user(pool, user.user_id)
+    agents = await freeze_agents(accounts, account, team["plan"])
     row, created, event = await create_execution(
         pool, user.user_id, team, initial_prompt=body.initial_prompt, budget_usd=budget,
         metadata=body.metadata, idempotency_key=idempotency_key,
         webhook_url=body.webhook_url or team["webhook_url"],
         initial_context=dsl.build_context(plan, body.initial_prompt, {}),
+        suna_account=account.caller.kind, agents=agents,
     )  # fmt: skip
     if created:
         assert event is not None
@@ -148,7 +157,8 @@ def _summary(row: Any) -> dict[str, Any]:
 
 @router.get("/executions/{execution_id}", summary="Read an execution and its steps")
 async def read_execution(execution_id: uuid.UUID, user: CurrentUser, pool: PoolDep) -> Any:
-    """Status, timestamps, every step (status, attempt, Suna ids, answer, output, error, usage)."""
+    """Status, timestamps, every step (status, attempt, Suna ids, answer, output, error, usage),
+    the Suna account it runs as (`service` or `user`) and its agents' UUIDs by name."""
     row = await get_execution(pool, user.user_id, execution_id)
     rows = await step_run_rows(pool, execution_id)
     usage_rows = await pool.fetch(
@@ -159,6 +169,7 @@ async def read_execution(execution_id: uuid.UUID, user: CurrentUser, pool: PoolD
     priced = all(c is not None for c in total_cost)
     return {
         **_summary(row), "initial_prompt": row["initial_prompt"],
+        "suna_account": row["suna_account"], "agents": row["agents"] or {},
         "steps": _step_view(dsl.Plan.from_dict(row["plan"]), rows, usage),
         "usage": {
             "input_tokens": sum(int(u["input_tokens"]) for u in usage_rows),

@@ -1,11 +1,16 @@
 """Users' provider keys: store, list (masked, never the value), delete.
 
+The service ``suna`` is special: its value is the user's own Suna account API key
+(``pk_…:sk_…``), checked with Suna when stored; executions launched while it is
+stored call Suna as that account.
+
 An admin may manage another user's keys with ``?user_id=``; nobody else can.
 Storing a key announces it on Redis so executions waiting for it resume.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated
@@ -14,11 +19,13 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from renum.api.deps import CurrentUser, PoolDep, RedisDep, SettingsDep
+from renum.api.deps import CurrentUser, PoolDep, RedisDep, SettingsDep, SunaAccountsDep
 from renum.auth import Principal
-from renum.errors import NotFoundError
+from renum.errors import NotFoundError, RequestValidationProblem
 from renum.redis_keys import KEYS_CHANNEL
+from renum.suna_accounts import SUNA_KEY, SUNA_KEY_SERVICE, SunaAccounts
 from renum.vault import MAX_VALUE_CHARS, SERVICE_PATTERN, delete_key, list_keys, put_key
+from suna_client import SunaError, SunaForbiddenError, SunaUnauthorizedError
 
 __all__ = ["router"]
 
@@ -78,10 +85,16 @@ def _out(row: object) -> KeyOut:
 )
 async def put(
     service: Service, body: KeyIn, user: CurrentUser, pool: PoolDep, redis: RedisDep,
-    settings: SettingsDep, response: Response, user_id: ForUser = None,
+    settings: SettingsDep, accounts: SunaAccountsDep, response: Response,
+    user_id: ForUser = None,
 ) -> KeyOut:  # fmt: skip
-    """Encrypt and store the key; executions waiting for it resume within seconds."""
+    """Encrypt and store the key; executions waiting for it resume within seconds.
+
+    `suna`: your own Suna account's API key (`pk_…:sk_…`); Suna is asked whether it
+    accepts it, and executions you launch from now on run as that account."""
     owner = _owner(user, user_id)
+    if service == SUNA_KEY_SERVICE:
+        await _check_suna_key(accounts, owner, body.value)
     row, created = await put_key(pool, settings.key_ring, owner, service, body.value)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     try:
@@ -89,6 +102,32 @@ async def put(
     except RedisError as exc:  # waiting executions still see it on their next heartbeat
         _log.warning("could not announce a stored key: %s", type(exc).__name__)
     return _out(row)
+
+
+#: Longest the check of a Suna account key waits for Suna (then it is stored unchecked).
+SUNA_KEY_CHECK_S = 5.0
+
+
+def _invalid_suna_key(message: str) -> RequestValidationProblem:
+    return RequestValidationProblem(f"The Suna account key is not usable: {message}", errors=[
+        {"path": "/body/value", "code": "invalid_suna_key", "message": message}])  # fmt: skip
+
+
+async def _check_suna_key(accounts: SunaAccounts, user_id: str, value: str) -> None:
+    """422 unless ``value`` is shaped like a Suna account API key and Suna accepts it (a Suna
+    that cannot say in time is given the benefit of the doubt, and logged)."""
+    if not SUNA_KEY.fullmatch(value):
+        raise _invalid_suna_key("a Suna account API key looks like pk_…:sk_…")
+    try:
+        await asyncio.wait_for(accounts.user(user_id, value).client.list_agents(limit=1),
+                               SUNA_KEY_CHECK_S)  # fmt: skip
+    except SunaUnauthorizedError:
+        raise _invalid_suna_key("Suna refused it (401): check that it is a live key of "
+                                "your Suna account") from None
+    except (SunaError, TimeoutError) as exc:  # custom agents off (403) proves the key works
+        if not isinstance(exc, SunaForbiddenError):
+            _log.warning("could not check a Suna account key with Suna: %s",
+                         getattr(exc, "code", type(exc).__name__))  # fmt: skip
 
 
 @router.get("/keys", response_model=list[KeyOut], summary="List your keys (masked)")

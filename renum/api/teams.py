@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 import dsl
-from renum.api.deps import CurrentUser, PoolDep
+from renum.api.deps import CurrentUser, PoolDep, SunaAccountsDep
+from renum.api.suna_agents import check_agents as check_workflow_agents
 from renum.errors import RequestValidationProblem
 from renum.store import (
     create_team,
@@ -21,6 +22,7 @@ from renum.store import (
     update_team,
 )
 from renum.store import list_teams as list_team_rows
+from renum.suna_accounts import SunaAccounts
 from renum.webhooks import WebhookUrl
 
 __all__ = ["compile_workflow", "router"]
@@ -62,6 +64,12 @@ class TeamOut(BaseModel):
     updated_at: datetime
 
 
+CheckAgents = Annotated[bool, Query(
+    description="Check every step's agent against Suna (the account your executions run "
+    "as): an unknown or ambiguous agent is a 422. `false` saves without asking Suna, for "
+    "when it is down (the steps then fail at start if an agent is missing)")]  # fmt: skip
+
+
 class TeamPage(BaseModel):
     """A page of teams, newest first."""
 
@@ -84,6 +92,16 @@ def compile_workflow(workflow: dict[str, Any], *, prefix: str = "/workflow") -> 
     return plan_dict
 
 
+async def _compiled(
+    workflow: dict[str, Any], user_id: str, pool: Any, accounts: SunaAccounts, check: bool
+) -> dict[str, Any]:
+    """The workflow's plan, its agents checked in Suna unless ``check`` is false."""
+    plan = compile_workflow(workflow)
+    if check:
+        await check_workflow_agents(accounts, await accounts.of_user(pool, user_id), plan)
+    return plan
+
+
 def _team_out(row: Any) -> TeamOut:
     plan = dsl.Plan.from_dict(row["plan"])
     return TeamOut(
@@ -104,11 +122,16 @@ def _team_out(row: Any) -> TeamOut:
     response_model=TeamOut,
     summary="Create a team",
     responses={409: {"description": "A team with this name exists"},
-               422: {"description": "The workflow is invalid; errors[] lists every problem"}},
+               422: {"description": "The workflow is invalid, or names an agent Suna does "
+                                    "not have; errors[] lists every problem"},
+               503: {"description": "Suna could not check the agents (see check_agents)"}},
 )  # fmt: skip
-async def post_team(body: TeamIn, user: CurrentUser, pool: PoolDep, response: Response) -> TeamOut:
-    """Validate the workflow, plan it, and store the team."""
-    plan = compile_workflow(body.workflow)
+async def post_team(
+    body: TeamIn, user: CurrentUser, pool: PoolDep, accounts: SunaAccountsDep,
+    response: Response, check_agents: CheckAgents = True,
+) -> TeamOut:  # fmt: skip
+    """Validate the workflow, plan it, check its agents in Suna, and store the team."""
+    plan = await _compiled(body.workflow, user.user_id, pool, accounts, check_agents)
     row = await create_team(
         pool, user.user_id, name=body.name, description=body.description,
         workflow=body.workflow, plan=plan, webhook_url=body.webhook_url,
@@ -154,10 +177,19 @@ async def read_team(team_id: uuid.UUID, user: CurrentUser, pool: PoolDep) -> Tea
     return _team_out(await get_team(pool, user.user_id, team_id))
 
 
-@router.put("/teams/{team_id}", response_model=TeamOut, summary="Replace a team")
-async def put_team(team_id: uuid.UUID, body: TeamIn, user: CurrentUser, pool: PoolDep) -> TeamOut:
-    """Replace name, description and workflow; running executions are not affected."""
-    plan = compile_workflow(body.workflow)
+@router.put(
+    "/teams/{team_id}", response_model=TeamOut, summary="Replace a team",
+    responses={422: {"description": "The workflow is invalid, or names an agent Suna does "
+                                    "not have"},
+               503: {"description": "Suna could not check the agents (see check_agents)"}},
+)  # fmt: skip
+async def put_team(
+    team_id: uuid.UUID, body: TeamIn, user: CurrentUser, pool: PoolDep,
+    accounts: SunaAccountsDep, check_agents: CheckAgents = True,
+) -> TeamOut:  # fmt: skip
+    """Replace name, description and workflow (checked as on create); running executions are
+    not affected."""
+    plan = await _compiled(body.workflow, user.user_id, pool, accounts, check_agents)
     row = await update_team(
         pool, user.user_id, team_id, name=body.name, description=body.description,
         workflow=body.workflow, plan=plan, webhook_url=body.webhook_url,

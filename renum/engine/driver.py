@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -34,6 +34,7 @@ from renum.engine.steps import (
     Opening,
     StepRunner,
 )
+from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, EventLog, events_appended, insert_events_sql, record
 from suna_client import SunaError
 
@@ -73,7 +74,9 @@ class ExecutionDriver:
         self._plan = dsl.Plan.from_dict(row["plan"])
         self._scheduler = dsl.Scheduler(self._plan)
         self._ex = Execution(self.execution_id, row["user_id"], str(row["team_id"]),
-                             row["initial_prompt"], self._scheduler.context_shape)  # fmt: skip
+                             row["initial_prompt"], self._scheduler.context_shape,
+                             deps.runner.accounts.service,
+                             dict(row["agents"] or {}))  # fmt: skip
         self._cancel = asyncio.Event()
         self._state: dict[str, dsl.StepState] = {}
         self._attempts: dict[str, int] = {}
@@ -118,6 +121,10 @@ class ExecutionDriver:
     async def _run(self) -> str:
         fresh = self._row["prior_status"] == "queued"  # never driven: it has no step_runs yet
         started_at = await self._mark_running()
+        if self._row["suna_account"] == "user":
+            refused = self._own_account()
+            if refused is not None:
+                return await self._stop_all("failed", refused)
         if self._row["status"] == "waiting_for_credentials":
             await self._credentials.resume()
         if not fresh:
@@ -215,6 +222,21 @@ class ExecutionDriver:
                 "message"))  # fmt: skip
         else:
             self._state[step_id] = dsl.StepState("cancelled")
+
+    def _own_account(self) -> dict[str, Any] | None:
+        """Call Suna as the user's own account (chosen at launch); the error if it cannot be."""
+        sealed = self._row["suna_key_sealed"]
+        if sealed is None:
+            return {"code": "suna_key_missing", "message":
+                    "this execution runs as your own Suna account (you had stored its key "
+                    "when it was launched), but that key is no longer stored: store it again "
+                    "with PUT /v1/keys/suna and launch again"}  # fmt: skip
+        try:
+            account = self._deps.runner.accounts.of_sealed(self._ex.user_id, sealed)
+        except CredentialError as exc:  # names the master key id, never a value
+            return {"code": "credential_error", "message": exc.detail}
+        self._ex = replace(self._ex, account=account)
+        return None
 
     # --- steps ---------------------------------------------------------------
 
@@ -348,7 +370,7 @@ class ExecutionDriver:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*(self._deps.runner.stop_attempt(self.execution_id, s)
+        await asyncio.gather(*(self._deps.runner.stop_attempt(self._ex, s)
                                for s in step_ids))  # fmt: skip
         recorded = await asyncio.gather(
             *(self._deps.runner.record_stopped_usage(self._ex, self._plan.step(s))
@@ -370,7 +392,8 @@ class ExecutionDriver:
                                               error, finished_at)
                        VALUES ($1, $2, $3, $4, $5, $6, now())
                        ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
-                          SET status = EXCLUDED.status, finished_at = now(), updated_at = now()
+                          SET status = EXCLUDED.status, finished_at = now(), updated_at = now(),
+                              error = coalesce(step_runs.error, EXCLUDED.error)
                         WHERE step_runs.status IN ('pending', 'running')""",
                     self.execution_id, step_id, attempt, status, step.agent_id,
                     {"code": reason, "message": reason.replace("_", " ")},

@@ -8,24 +8,15 @@ refusal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from renum.suna_accounts import Caller
 from suna_client import SunaError, SunaQuotaExceededError, SunaRateLimitedError, SunaStatusError
 
-__all__ = ["Caller", "step_error"]
+__all__ = ["step_error"]
 
 #: Longest message kept in a step's error.
 MESSAGE_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Whose Suna account a call ran as."""
-
-    kind: Literal["service", "user"]
-    account_id: str | None = None
-    """The service account's UUID (a user's own account is known to Suna by its key)."""
 
 
 _SERVICE_CREDENTIALS = ("check SUNA_API_KEY (an account API key pk_…:sk_…), or SUNA_JWT_SECRET "

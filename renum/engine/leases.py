@@ -44,7 +44,9 @@ async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any
                  AND (e.lease_owner IS NULL OR e.lease_owner = $2 OR e.lease_expires_at < now())
            RETURNING e.id, e.user_id, e.team_id, e.status, e.initial_prompt, e.plan, e.budget_usd,
                      e.started_at, e.cancel_requested, prior.status AS prior_status,
-                     e.event_seq - 1 AS base),
+                     e.suna_account, e.agents, e.event_seq - 1 AS base,
+                     (SELECT k.ciphertext FROM user_keys k WHERE e.suna_account = 'user'
+                         AND k.user_id = e.user_id AND k.service = 'suna') AS suna_key_sealed),
            {insert_events_sql("$1::uuid", if_queued.format("$5::text[]"),
                               if_queued.format("$6::jsonb"))}
         SELECT ev_seq.*, {EVENTS_APPENDED} FROM ev_seq""",

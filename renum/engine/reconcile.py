@@ -3,7 +3,10 @@
 A Suna run costs tokens whether or not its attempt could read its answer. When
 Suna would not return a finished run's output (after the client's retries), the
 statement that records the attempt's outcome marks it ``usage_pending``, and so
-does a cancelled step whose stopped run could not be read. On each sweep, every
+does a step whose stopped run's end does not hold yet: before ``v1`` a stop sent
+before Suna's worker picked the run up is lost, and the run completes and bills
+in full after reading ``stopped``. A run's usage is recorded once, when it is
+over: a pending run still running is left for the next try. On each sweep, every
 worker claims a few pending attempts whose retry time has come (``FOR UPDATE
 SKIP LOCKED``: two workers never read the same run at once), reads the run's
 output from its thread again and records its usage once (usage_log's unique run
@@ -22,6 +25,8 @@ import dataclasses
 import logging
 from typing import Any
 
+from renum.errors import CredentialError
+from renum.suna_accounts import SunaAccounts
 from renum.usage import UsageLedger, UsageRow
 from renum.vault import services_of
 from suna_client import SunaClient, SunaError
@@ -53,19 +58,22 @@ UPDATE step_runs s
          WHERE usage_pending AND usage_retry_at <= now() AND usage_tries < $3
          ORDER BY usage_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING s.execution_id, s.step_id, s.attempt, s.agent_id, s.suna_run_id, s.suna_thread_id,
-          s.usage_tries, e.user_id, e.team_id"""
+          s.usage_tries, e.user_id, e.team_id, e.suna_account,
+          (SELECT k.ciphertext FROM user_keys k WHERE e.suna_account = 'user'
+              AND k.user_id = e.user_id AND k.service = 'suna') AS suna_key_sealed"""
 
 
 class UsageReconciler:
     """Records the usage of runs left ``usage_pending`` (see the module docstring)."""
 
     def __init__(
-        self, pool: Any, suna: SunaClient, ledger: UsageLedger, *, retry_s: float = 30.0,
-        forward_keys: bool = False,
-    ) -> None:
+        self, pool: Any, suna: SunaClient | SunaAccounts, ledger: UsageLedger, *,
+        retry_s: float = 30.0, forward_keys: bool = False,
+    ) -> None:  # fmt: skip
         self._forward_keys = forward_keys
         self._pool = pool
-        self._suna = suna
+        self._accounts = suna if isinstance(suna, SunaAccounts) else SunaAccounts(
+            suna, service_account_id=None)  # fmt: skip
         self._ledger = ledger
         self._retry_s = retry_s
 
@@ -79,9 +87,18 @@ class UsageReconciler:
 
     async def _reconcile(self, row: Any) -> bool:
         run_id = row["suna_run_id"]
-        try:
-            output = await self._suna.run_output(row["suna_thread_id"])
-        except SunaError as exc:
+        user = row["suna_account"] == "user"
+        try:  # the run is read as the account that ran it
+            if user and row["suna_key_sealed"] is None:
+                raise CredentialError("the user's Suna account key is no longer stored")
+            account = self._accounts.of_sealed(row["user_id"], row["suna_key_sealed"])
+            run = await account.client.get_run(run_id)
+            if not run.is_terminal:  # a stop that was lost: it bills once it is over
+                _log.info("run %s is still %s; its usage is read once it is over", run_id,
+                          run.status)  # fmt: skip
+                return False
+            output = await account.client.run_output(row["suna_thread_id"])
+        except (SunaError, CredentialError) as exc:
             last = row["usage_tries"] >= MAX_TRIES
             (_log.error if last else _log.warning)(
                 "usage of run %s still unreadable (%s, try %d of %d)%s", run_id,
@@ -92,14 +109,18 @@ class UsageReconciler:
         usage = UsageRow.of(
             run_id, user_id=row["user_id"], team_id=str(row["team_id"]),
             execution_id=execution_id, step_id=row["step_id"], attempt=row["attempt"],
-            agent_id=row["agent_id"], usage=output.usage,
+            agent_id=row["agent_id"], usage=output.usage, suna_account=row["suna_account"],
             forwarded=await services_of(self._pool, row["user_id"]) if self._forward_keys
             else frozenset())  # fmt: skip
         await self._ledger.record_row(dataclasses.replace(usage, event=None))
-        await self._pool.execute(
-            """UPDATE step_runs SET usage_pending = false, usage_retry_at = NULL
+        await self._pool.execute(  # a step that did not complete says how its run really ended
+            """UPDATE step_runs SET usage_pending = false, usage_retry_at = NULL,
+                      error = CASE WHEN status = 'completed' THEN error
+                                   ELSE coalesce(error, '{}') || jsonb_build_object(
+                                            'suna_run_ended', $4::text)
+                              END
                 WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
-            row["execution_id"], row["step_id"], row["attempt"],
+            row["execution_id"], row["step_id"], row["attempt"], run.status,
         )  # fmt: skip
         _log.info("recorded the usage of run %s of %s/%s late", run_id, execution_id,
                   row["step_id"])  # fmt: skip

@@ -33,14 +33,13 @@ reached Suna are resolved the same way before any new start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -48,12 +47,13 @@ from typing import Any, Literal, TypeVar
 import dsl
 from renum import metrics
 from renum.context import LiveContext, snapshot_merge_sql
-from renum.engine.failures import Caller, step_error
+from renum.engine.failures import step_error
 from renum.engine.leases import driving_sql, finish_set_sql, held_sql
 from renum.engine.reconcile import unread_sql
 from renum.errors import CredentialError
 from renum.events import EVENTS_APPENDED, Event, EventLog, append_events_sql, events_appended
 from renum.keys import KeyRing
+from renum.suna_accounts import SUNA_KEY_SERVICE, Account, SunaAccounts
 from renum.usage import UsageLedger, UsageRow, usage_insert_sql
 from renum.vault import open_sealed, plausible_key, sealed_keys_sql, services_of
 from suna_client import (
@@ -97,8 +97,6 @@ STOP_SETTLE_S = 3.0
 RUN_ID_WRITE_AFTER_S = 0.25
 #: A first start more than this after _open's lease check checks the lease again.
 LEASE_RECHECK_S = 1.0
-#: How long a resolved agent name is trusted before Suna's agent list is read again.
-AGENT_NAME_TTL_S = 60.0
 #: Namespace of the Suna project ids derived from execution ids (see project_of).
 PROJECT_NAMESPACE = uuid.UUID("5b0f8d52-2c4e-4a51-9e37-0c6b1f7a4d20")
 #: Longest answer kept in an event (the full answer is in step_runs).
@@ -139,6 +137,16 @@ class Execution:
     initial_prompt: str
     context: dsl.ContextShape
     """What each completed step adds to the shared context."""
+    account: Account
+    """The Suna account its steps call as (fixed at launch)."""
+    agents: dict[str, str] = field(default_factory=dict)
+    """Agent names → the UUIDs they resolved to for this execution (at launch, or at their
+    first start): kept for the whole execution, so renaming an agent changes nothing."""
+
+    @property
+    def suna(self) -> SunaClient:
+        """The client that calls Suna as the execution's account."""
+        return self.account.client
 
 
 @dataclass(frozen=True)
@@ -257,15 +265,12 @@ class StepRunner:
         default_model: str | None = None, forward_keys: bool = False,
         account_id: str | None = None,
     ) -> None:  # fmt: skip
-        self._caller = Caller("service", account_id)
+        self.accounts = SunaAccounts(suna, service_account_id=account_id, key_ring=key_ring)
         self._forward_keys = forward_keys
         self._usage_retry_s = usage_retry_s
         self._default_model = default_model
-        self._agent_ids: dict[str, tuple[str, float]] = {}
-        self._resolving: dict[str, asyncio.Future[str]] = {}
         self._pool = pool
         self._events = events
-        self._suna = suna
         self._ledger = ledger
         self._worker_id = worker_id
         self._key_ring = key_ring
@@ -319,7 +324,7 @@ class StepRunner:
                     self._ensure_run(ex, step, attempt, row, deadline, keys),
                 )
         except SunaError as exc:
-            outcome = AttemptOutcome("failed", error=step_error(exc, self._caller),
+            outcome = AttemptOutcome("failed", error=step_error(exc, ex.account.caller),
                                      retryable=exc.retryable)  # fmt: skip
             return await self._finish(ex, step, attempt, None, None, outcome)
         except CredentialError as exc:  # names the service and master key id, never a value
@@ -329,21 +334,25 @@ class StepRunner:
         late = None if run.recorded else _LateRunId(self._adopt, (ex.id, step.id, attempt), run_id)
         try:
             try:
-                result = await self._wait(run_id, deadline)
+                result = await self._wait(ex.suna, run_id, deadline)
             finally:
                 if late is not None:
                     await late.settle()
             final = result.status
             run_error = result.run.error
         except SunaTimeoutError:
-            await self._stop_quietly(run_id)
             final, run_error = "timeout", None
         except SunaError as exc:  # the run exists; report and let the retry policy decide
-            await self._stop_quietly(run_id)  # a retry must not leave it running, unrecorded
-            _, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
+            stopped = None  # a retry must not leave it running; its usage once its end holds
+            if await self._stop(ex.suna, run_id):
+                _, stopped = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
-                "failed", error=step_error(exc, self._caller), retryable=True), usage)  # fmt: skip
-        output, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
+                "failed", error=step_error(exc, ex.account.caller), retryable=True),
+                stopped)  # fmt: skip
+        output: RunOutput | None = None
+        usage: UsageRow | None = None
+        if final != "timeout" or await self._stop(ex.suna, run_id):
+            output, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
         answer = output.answer if output is not None else None
         if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
             _log.warning("run %s of %s/%s completed but its output could not be read; its"
@@ -354,12 +363,12 @@ class StepRunner:
         elif final == "completed" and output is not None and (
             not output.has_answer
             or (output.answer_source == "text"
-                and (run_error := run_error or await self._suna.run_error_text(run_id)))
+                and (run_error := run_error or await ex.suna.run_error_text(run_id)))
         ):  # fmt: skip
             # Suna's way (api-2025, agent-start) of saying an LLM call failed: the run
             # "completed" with no answer, or with only what came before the failed call
             # (no complete/ask call then, and the error stored after the completion)
-            why = run_error or await self._suna.run_error_text(run_id)
+            why = run_error or await ex.suna.run_error_text(run_id)
             text = await self._scrubbed(ex, why or "Suna recorded no error")
             what = "no answer" if not output.has_answer else "no final answer"
             outcome = AttemptOutcome("failed", retryable=True, error=_error(
@@ -401,13 +410,13 @@ class StepRunner:
         """
         if deadline is None:
             deadline = time.monotonic() + step.options.timeout_s
-        if (await self._transient(self._suna.routes, deadline)).unified_start:
+        if (await self._transient(ex.suna.routes, deadline)).unified_start:
             return ThreadCreated(thread_id=str(uuid.uuid4()), project_id=project_of(ex.id))
         return await self._transient(
-            lambda: self._suna.create_thread(f"renum {ex.id} {step.id} #{attempt}"), deadline
+            lambda: ex.suna.create_thread(f"renum {ex.id} {step.id} #{attempt}"), deadline
         )
 
-    async def _wait(self, run_id: str, deadline: float) -> RunResult:
+    async def _wait(self, suna: SunaClient, run_id: str, deadline: float) -> RunResult:
         """Wait for the run (streaming) until the step's deadline.
 
         The run lives in Suna whatever happens to our connection: Suna being
@@ -417,7 +426,7 @@ class StepRunner:
         failures = 0
         while True:
             try:
-                return await self._suna.wait_for_run(
+                return await suna.wait_for_run(
                     run_id, timeout_s=max(0.0, deadline - time.monotonic())
                 )
             except _TRANSIENT as exc:
@@ -483,21 +492,23 @@ class StepRunner:
                 *key, thread_id, created.project_id,
             )  # fmt: skip
             resumed = False
-        unified = (await self._transient(self._suna.routes, deadline)).unified_start
+        unified = (await self._transient(ex.suna.routes, deadline)).unified_start
         thread = _Thread(thread_id, project_id, unified=unified, exists=not unified,
                          prompt=row["prompt"] if unified else None)  # fmt: skip
         if resumed:
-            runs = await self._runs_of(thread, deadline)
+            runs = await self._runs_of(ex.suna, thread, deadline)
             if runs:
                 return _Run(await self._adopt(key, runs[0].id), thread_id)
         if not row["lease_held"]:  # checked by _open's statement: touch nothing more
             raise LeaseLostError(ex.id)
         if not unified:
-            await self._add_message(thread_id, row["prompt"], resumed, deadline)
+            await self._add_message(ex.suna, thread_id, row["prompt"], resumed, deadline)
         user_keys = self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
         return await self._start(key, ex, step, thread, deadline, keys, user_keys, checked)
 
-    async def _runs_of(self, thread: _Thread, deadline: float) -> list[AgentRun]:
+    async def _runs_of(
+        self, suna: SunaClient, thread: _Thread, deadline: float
+    ) -> list[AgentRun]:
         """The runs Suna has on ``thread``; none if an optimistic start never created it.
 
         A 404 or an empty list is asked again for a while by the client (``v1``
@@ -508,7 +519,7 @@ class StepRunner:
         """
         try:
             runs = await self._transient(
-                lambda: self._suna.list_thread_runs(thread.thread_id, expect_run=True), deadline
+                lambda: suna.list_thread_runs(thread.thread_id, expect_run=True), deadline
             )
         except SunaNotFoundError:
             if thread.exists:
@@ -521,23 +532,25 @@ class StepRunner:
                     "run of it appeared before the step timeout", request_sent=True)
             await asyncio.sleep(1.0)
             runs = await self._transient(
-                lambda: self._suna.list_thread_runs(thread.thread_id), deadline
+                lambda: suna.list_thread_runs(thread.thread_id), deadline
             )
         return runs
 
-    async def _agent_id(self, agent: str) -> str:
-        """The Suna UUID of a step's agent: itself, or its name resolved in the service
-        account's agent list (cached for AGENT_NAME_TTL_S)."""
-        cached = self._agent_ids.get(agent)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        pending = self._resolving.get(agent)  # steps started together ask Suna once
-        if pending is None:
-            pending = asyncio.ensure_future(self._suna.resolve_agent(agent))
-            self._resolving[agent] = pending
-            pending.add_done_callback(lambda _: self._resolving.pop(agent, None))
-        agent_id = await asyncio.shield(pending)
-        self._agent_ids[agent] = (agent_id, time.monotonic() + AGENT_NAME_TTL_S)
+    async def _agent_id(self, ex: Execution, agent: str) -> str:
+        """The Suna UUID of a step's agent for this execution: the one frozen at launch, or
+        its name resolved now in the execution's account and frozen from then on."""
+        frozen = ex.agents.get(agent)
+        if frozen is not None:
+            return frozen
+        agent_id = await self.accounts.agent_id(ex.account, agent)
+        if agent_id != agent:
+            ex.agents[agent] = agent_id
+            await self._pool.execute(  # a take-over runs the same agent
+                """UPDATE executions SET agents = coalesce(agents, '{}') || jsonb_build_object(
+                          $2::text, $3::text)
+                    WHERE id = $1 AND NOT coalesce(agents, '{}') ? $2""",
+                ex.id, agent, agent_id,
+            )  # fmt: skip
         return agent_id
 
     def _user_keys(
@@ -553,9 +566,10 @@ class StepRunner:
         """
         if not self._forward_keys:
             return {}
-        if keys is not None or self._key_ring is None:
-            return dict(keys or {})
-        return open_sealed(self._key_ring, ex.user_id, services, sealed)
+        if keys is None and self._key_ring is not None:
+            keys = open_sealed(self._key_ring, ex.user_id, services, sealed)
+        # the user's own Suna account key is never a provider key
+        return {s: v for s, v in (keys or {}).items() if s != SUNA_KEY_SERVICE}
 
     async def _prepare_start(
         self, ex: Execution, keys: dict[str, str] | None
@@ -570,15 +584,15 @@ class StepRunner:
         return True, self._user_keys(ex, keys, row["key_services"], row["key_sealed"])
 
     async def _add_message(
-        self, thread_id: str, prompt: str, resumed: bool, deadline: float
+        self, suna: SunaClient, thread_id: str, prompt: str, resumed: bool, deadline: float
     ) -> None:
         async def add() -> None:
             if resumed or tries:  # a message may already be there: never add the prompt twice
-                rows = await self._suna.get_messages(thread_id, order="asc")
+                rows = await suna.get_messages(thread_id, order="asc")
                 if any(r.type == "user" for r in rows):
                     return
             tries.append(1)
-            await self._suna.add_message(thread_id, prompt)
+            await suna.add_message(thread_id, prompt)
 
         tries: list[int] = []
         await self._transient(add, deadline)
@@ -594,7 +608,7 @@ class StepRunner:
         reached Suna) checks the lease and reads the keys again first; so does a first
         start that waited on Suna (a take-over's question, an agent lookup) since.
         """
-        agent_id = await self._transient(lambda: self._agent_id(step.agent_id), deadline)
+        agent_id = await self._transient(lambda: self._agent_id(ex, step.agent_id), deadline)
         if time.monotonic() - checked > LEASE_RECHECK_S:
             held, user_keys = await self._prepare_start(ex, keys)
             if not held:
@@ -607,14 +621,14 @@ class StepRunner:
             try:
                 started: AgentStarted | Started
                 if thread.unified:  # one call: the thread, the prompt and the run
-                    started = await self._suna.start(StartRequest(
+                    started = await ex.suna.start(StartRequest(
                         prompt=thread.prompt, thread_id=thread_id, agent_id=agent_id,
                         model_name=model, optimistic=True, project_id=thread.project_id,
                     ), extra_keys=user_keys)  # fmt: skip
                 else:
                     request = AgentStartRequest(agent_id=agent_id, model_name=model)
-                    started = await self._suna.start_agent(thread_id, request,
-                                                           extra_keys=user_keys)  # fmt: skip
+                    started = await ex.suna.start_agent(thread_id, request,
+                                                        extra_keys=user_keys)  # fmt: skip
                 return _Run(started.agent_run_id, thread_id, _attributable(user_keys),
                             recorded=False)  # fmt: skip
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
@@ -630,7 +644,7 @@ class StepRunner:
             except (SunaConnectionError, SunaTimeoutError, SunaServerError,
                     SunaProtocolError) as exc:  # fmt: skip
                 if getattr(exc, "request_sent", True):  # it may have reached Suna
-                    runs = await self._runs_of(thread, deadline)
+                    runs = await self._runs_of(ex.suna, thread, deadline)
                     if runs:  # the start did reach Suna: adopt, never start again
                         run_id = await self._adopt(key, runs[0].id)
                         return _Run(run_id, thread_id, _attributable(user_keys))
@@ -714,7 +728,7 @@ class StepRunner:
         model = step.options.model or self._default_model
         try:
             output = await self._transient(
-                lambda: self._suna.run_output(thread_id, requested_model=model),
+                lambda: ex.suna.run_output(thread_id, requested_model=model),
                 time.monotonic() + 30,
             )
         except SunaError as exc:
@@ -726,20 +740,51 @@ class StepRunner:
         return output, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
-            forwarded=forwarded)  # fmt: skip
+            forwarded=forwarded, suna_account=ex.account.caller.kind)  # fmt: skip
 
-    async def _stop_quietly(self, run_id: str) -> None:
+    async def _stop_quietly(self, suna: SunaClient, run_id: str) -> None:
         try:
-            await self._suna.stop_run(run_id)
+            await suna.stop_run(run_id)
         except SunaError as exc:
             _log.warning("could not stop run %s: %s", run_id, type(exc).__name__)
 
-    async def stop_attempt(self, execution_id: str, step_id: str) -> None:
+    async def _stop(self, suna: SunaClient, run_id: str) -> bool:
+        """Stop a run still running, then wait for its end: whether that end holds now, so
+        that its usage may be read (else it is read later, by renum.engine.reconcile).
+
+        A run already over is not stopped (Suna's stop marks even a completed run
+        stopped). A stopped run's end holds at once where stops last (``v1``); before
+        that a stop can be lost and the run complete after all, so its usage is read
+        once the reconciler finds it over, RENUM_USAGE_RETRY_S later at the earliest.
+        """
+        try:
+            over = (await suna.get_run(run_id)).is_terminal
+        except SunaError:
+            over = False  # unknown: stopping a finished run costs less than leaving one on
+        if not over:
+            await self._stop_quietly(suna, run_id)
+        try:
+            await suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
+        except SunaError as exc:
+            _log.warning("stopped run %s not seen over: %s", run_id, type(exc).__name__)
+            return False
+        return over or (await suna.routes()).lasting_stops
+
+    async def _holds(self, suna: SunaClient, run_id: str) -> bool:
+        """Whether a run just stopped by stop_attempt is over for good (see _stop)."""
+        try:
+            result = await suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
+        except SunaError as exc:
+            _log.warning("stopped run %s not seen over: %s", run_id, type(exc).__name__)
+            return False
+        return result.status != "stopped" or (await suna.routes()).lasting_stops
+
+    async def stop_attempt(self, ex: Execution, step_id: str) -> None:
         """Stop whatever Suna runs the step's latest attempt has (cancel)."""
         row = await self._pool.fetchrow(
             """SELECT suna_thread_id, suna_run_id FROM step_runs
                 WHERE execution_id = $1 AND step_id = $2 ORDER BY attempt DESC LIMIT 1""",
-            execution_id, step_id,
+            ex.id, step_id,
         )  # fmt: skip
         if row is None:
             return
@@ -747,14 +792,14 @@ class StepRunner:
         run_ids: set[str] = set()
         try:
             if row["suna_thread_id"]:
-                runs = await self._suna.list_thread_runs(row["suna_thread_id"], expect_run=True)
+                runs = await ex.suna.list_thread_runs(row["suna_thread_id"], expect_run=True)
                 run_ids = {r.id for r in runs if not r.is_terminal}
             elif row["suna_run_id"]:
-                run = await self._suna.get_run(row["suna_run_id"])
+                run = await ex.suna.get_run(row["suna_run_id"])
                 run_ids = set() if run.is_terminal else {run.id}
         except SunaError as exc:
             _log.warning("could not list the runs of step %s: %s", step_id, type(exc).__name__)
-        await asyncio.gather(*(self._stop_quietly(r) for r in run_ids))
+        await asyncio.gather(*(self._stop_quietly(ex.suna, r) for r in run_ids))
 
     async def record_stopped_usage(self, ex: Execution, step: dsl.PlanStep) -> None:
         """Record the usage of the step's latest run once it is stopped (cancel, fail-fast).
@@ -772,7 +817,7 @@ class StepRunner:
         run_id: str | None = row["suna_run_id"]
         if run_id is None:  # started, but its id not yet recorded: the thread knows it
             try:
-                runs = await self._suna.list_thread_runs(row["suna_thread_id"], expect_run=True)
+                runs = await ex.suna.list_thread_runs(row["suna_thread_id"], expect_run=True)
             except SunaError as exc:
                 _log.warning("could not list the runs of step %s: %s", step.id,
                              type(exc).__name__)  # fmt: skip
@@ -780,12 +825,12 @@ class StepRunner:
             if not runs:
                 return
             run_id = runs[0].id
-        with contextlib.suppress(SunaError):  # let the stop land, then read the final usage
-            await self._suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
-        _, usage = await self._output(ex, step, row["attempt"], run_id, row["suna_thread_id"])
-        if usage is not None:
-            await self._ledger.record_row(usage)
-            return
+        if await self._holds(ex.suna, run_id):  # the stop landed for good: its usage now
+            _, usage = await self._output(ex, step, row["attempt"], run_id,
+                                          row["suna_thread_id"])  # fmt: skip
+            if usage is not None:
+                await self._ledger.record_row(usage)
+                return
         await self._pool.execute(  # it cost tokens all the same: read it again later
             f"""UPDATE step_runs SET suna_run_id = coalesce(suna_run_id, $4), {unread_sql("$5")},
                        updated_at = now()

@@ -124,7 +124,7 @@ class Worker:
                             forward_keys=resources.settings.suna_forward_provider_keys,
                             account_id=resources.settings.suna_account_id)  # fmt: skip
         forward = resources.settings.suna_forward_provider_keys
-        self._reconciler = UsageReconciler(resources.pool, suna, ledger,
+        self._reconciler = UsageReconciler(resources.pool, runner.accounts, ledger,
                                            retry_s=self.config.usage_retry_s,
                                            forward_keys=forward)  # fmt: skip
         self._deps = DriverDeps(resources.pool, events, runner, self.worker_id,

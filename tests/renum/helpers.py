@@ -9,10 +9,12 @@ from tests.conftest import ApiClient
 
 
 async def create_team(api: ApiClient, workflow: dict[str, Any], *, user: str = "alice",
-                      name: str = "team") -> str:  # fmt: skip
-    """POST /v1/teams; the team id."""
+                      name: str = "team", check_agents: bool = True) -> str:  # fmt: skip
+    """POST /v1/teams; the team id (``check_agents=False``: agents not checked in Suna)."""
     body = {"name": name, "workflow": workflow}
-    async with api.http.post(api.url("/v1/teams"), json=body, headers=api.auth(user)) as resp:
+    params = {} if check_agents else {"check_agents": "false"}
+    async with api.http.post(api.url("/v1/teams"), json=body, headers=api.auth(user),
+                             params=params) as resp:  # fmt: skip
         assert resp.status == 201, await resp.text()
         return str((await resp.json())["id"])
 

@@ -88,7 +88,8 @@ async def test_an_unknown_agent_name_fails_the_step_without_retries(
     workflow = {"type": "sequential", "agents": [
         {"agent_id": "ghost", "role": "ghost", "input": {"source": "initial_prompt"},
          "retry": {"max_attempts": 3, "backoff_s": 0.01}}]}  # fmt: skip
-    execution_id = (await launch(api, await create_team(api, workflow)))["execution_id"]
+    team_id = await create_team(api, workflow, check_agents=False)  # saved unchecked
+    execution_id = (await launch(api, team_id))["execution_id"]
     await engine.drain()
     execution = await get_json(api, f"/v1/executions/{execution_id}")
     step = execution["steps"][0]
