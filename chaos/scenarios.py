@@ -242,8 +242,8 @@ async def _run(stack: ChaosStack, report: Report, size: Size, *, sim_options: di
     return report
 
 
-async def worker_kills(stack: ChaosStack, size: Size) -> Report:
-    """1. Executions while worker processes are SIGKILLed at random moments and restarted."""
+def _killing(size: Size) -> Chaos:
+    """Launch ``size.executions`` while SIGKILLing a random worker ``size.kills`` times."""
     rng = random.Random(size.seed)
 
     async def chaos(dep: Deployment, team_id: str) -> None:
@@ -253,8 +253,28 @@ async def worker_kills(stack: ChaosStack, size: Size) -> Report:
             await dep.kill_worker(rng.randrange(len(dep.workers)))
         await launching
 
+    return chaos
+
+
+async def worker_kills(stack: ChaosStack, size: Size) -> Report:
+    """1. Executions while worker processes are SIGKILLed at random moments and restarted."""
     return await _run(stack, Report("worker_sigkill"), size, sim_options={}, workers=2,
-                      chaos=chaos)  # fmt: skip
+                      chaos=_killing(size))  # fmt: skip
+
+
+async def worker_kills_late_rows(stack: ChaosStack, size: Size) -> Report:
+    """1b. The same kills on a v1 Suna that writes each run's row 1.5 s after answering its
+    start: a take-over finds the thread but no run for a while, and must wait, not start."""
+    return await _run(stack, Report("worker_sigkill_late_rows"), size, workers=2,
+                      chaos=_killing(size), sim_options={"run_row_delay_ms": 1500})  # fmt: skip
+
+
+async def worker_kills_api_2025(stack: ChaosStack, size: Size) -> Report:
+    """1c. The same kills on an api-2025 Suna: threads made first, the prompt added as a
+    message (never twice), the start last; reordered events, no pings."""
+    return await _run(stack, Report("worker_sigkill_api_2025"), size, workers=2,
+                      chaos=_killing(size), sim_options={"flavour": "api-2025"},
+                      workflow={**TWO_STEPS, "model": MODEL})  # fmt: skip
 
 
 async def suna_faults(stack: ChaosStack, size: Size) -> Report:
@@ -375,6 +395,8 @@ async def key_rotation(stack: ChaosStack, size: Size) -> Report:
 
 SCENARIOS: dict[str, Callable[[ChaosStack, Size], Awaitable[Report]]] = {
     "worker_sigkill": worker_kills,
+    "worker_sigkill_late_rows": worker_kills_late_rows,
+    "worker_sigkill_api_2025": worker_kills_api_2025,
     "suna_faults": suna_faults,
     "redis_flush": redis_flushes,
     "postgres_restart": postgres_restart,

@@ -16,7 +16,7 @@ from renum.api import ws as ws_routes
 from renum.errors import install_error_handlers
 from renum.resources import open_resources
 from renum.settings import Settings
-from renum.suna import build_suna_client
+from renum.suna import build_suna_client, log_suna
 from renum.suna_accounts import SunaAccounts
 
 __all__ = ["create_app"]
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
             app.state.suna_accounts = SunaAccounts(
                 suna, service_account_id=settings.suna_account_id, key_ring=settings.key_ring
             )
+            await log_suna(suna, settings)
             app.state.sse_heartbeat_s = settings.sse_heartbeat_s
             yield
 

@@ -93,7 +93,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     from renum.engine.worker import Worker, WorkerConfig, tune_gc
     from renum.resources import open_resources
-    from renum.suna import build_suna_client
+    from renum.suna import build_suna_client, log_suna
 
     settings = Settings()
     settings.check_master_keys()
@@ -118,6 +118,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             logging.getLogger("renum.worker").info(
                 "worker %s driving up to %d executions", worker.worker_id, config.concurrency
             )
+            await log_suna(suna, settings)
             await worker.run()
 
     _run_fast(run())

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 from renum.metrics import suna_request_hook
 from renum.settings import Settings
-from suna_client import ApiKeyAuth, BreakerConfig, JwtAuth, PoolLimits, SunaAuth, SunaClient
+from suna_client import (
+    ApiKeyAuth,
+    BreakerConfig,
+    JwtAuth,
+    PoolLimits,
+    SunaAuth,
+    SunaClient,
+    SunaError,
+)
 
-__all__ = ["build_suna_client"]
+__all__ = ["build_suna_client", "log_suna"]
+
+_log = logging.getLogger("renum.suna")
 
 
 def build_suna_client(settings: Settings) -> SunaClient:
@@ -35,3 +47,20 @@ def build_suna_client(settings: Settings) -> SunaClient:
     )
     ref.append(client)
     return client
+
+
+async def log_suna(client: SunaClient, settings: Settings) -> None:
+    """Say at start which Suna this process calls, which API it speaks, and as whom."""
+    credential = ("an account API key (SUNA_API_KEY)" if settings.suna_api_key
+                  else "tokens signed with SUNA_JWT_SECRET" if settings.suna_jwt_secret
+                  else "no credentials")  # fmt: skip
+    try:
+        flavour = await client.flavour()
+    except SunaError as exc:
+        _log.warning("Suna at %s does not answer yet (%s); its API is probed again on first "
+                     "use. Service account %s, with %s", client.base_url, exc.code,
+                     settings.suna_account_id, credential)  # fmt: skip
+        return
+    _log.info("Suna at %s speaks %s (SUNA_API_FLAVOUR=%s); service account %s, with %s",
+              client.base_url, flavour, settings.suna_api_flavour, settings.suna_account_id,
+              credential)  # fmt: skip

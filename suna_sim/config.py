@@ -57,6 +57,10 @@ class SimConfig:
     default_model: str | None = None
     """The account's default model when a start sends none (None: the agent's model)."""
 
+    usage_lag_ms: float = 0.0
+    """Usage rows are written this long after the run's final status (``v1``'s batch
+    writer flushing late); 0: before it, as Suna does when the flush keeps up."""
+
     allowed_models: frozenset[str] | None = None
     """Models the account's plan allows (None: any); a start with another one gets Suna's
     403 ``{"message", "allowed_models"}``."""

@@ -23,6 +23,7 @@ import html
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .agents import AgentScript
@@ -62,7 +63,8 @@ def _status(core: SimCore, thread: SimThread, run: SimRun, kind: str, **extra: A
 
 
 def _usage_row(
-    core: SimCore, thread: SimThread, run: SimRun, script: AgentScript, thread_run_id: str
+    core: SimCore, thread: SimThread, run: SimRun, script: AgentScript, thread_run_id: str,
+    late: list[Callable[[], None]],
 ) -> None:
     inp, out = script.input_tokens, script.output_tokens
     cached, created = script.cached_tokens, script.cache_creation_tokens
@@ -88,7 +90,13 @@ def _usage_row(
             created=int(time.time()), choices=[{"index": 0, "finish_reason": "stop"}],
             response_ms=1, streaming=True,
         )
-    core.store(thread, row_type, content, {"thread_run_id": thread_run_id}, is_llm=False)
+    def store() -> None:
+        core.store(thread, row_type, content, {"thread_run_id": thread_run_id}, is_llm=False)
+
+    if core.config.usage_lag_ms:
+        late.append(store)  # written after the final status
+    else:
+        store()
     core.usage.add(run.model, {
         "input_tokens": inp, "output_tokens": out, "cached_tokens": cached,
         "cache_creation_tokens": created, "reasoning_tokens": script.reasoning_tokens,
@@ -180,6 +188,7 @@ async def execute(core: SimCore, run: SimRun, script: AgentScript, fate: str) ->
     pause = latency / (script.llm_calls * script.chunks)
     answer = script.render(run.prompt)
     _status(core, thread, run, "thread_run_start")
+    late: list[Callable[[], None]] = []
     for call in range(script.llm_calls):
         last = call == script.llm_calls - 1
         trid = core.new_id()
@@ -227,10 +236,14 @@ async def execute(core: SimCore, run: SimRun, script: AgentScript, fate: str) ->
         run.push(core.streamed(tool))
         _status(core, thread, run, "finish", thread_run_id=trid,
                 finish_reason="stop" if last else "tool_calls")  # fmt: skip
-        _usage_row(core, thread, run, script, trid)
+        _usage_row(core, thread, run, script, trid, late)
         if behaviour.redis_stream:
             run.push({"type": "llm_response_end", "thread_run_id": trid})
     _status(core, thread, run, "thread_run_end")
     run.push({"type": "status", "status": "completed", "message": _COMPLETED})
     await _lag(core)
     core.finish(run, "completed", error=None, control="END_STREAM")
+    if late:
+        await asyncio.sleep(core.config.usage_lag_ms / 1000.0)
+        for store in late:
+            store()

@@ -88,6 +88,7 @@ class UsageReconciler:
     async def _reconcile(self, row: Any) -> bool:
         run_id = row["suna_run_id"]
         user = row["suna_account"] == "user"
+        last = row["usage_tries"] >= MAX_TRIES
         try:  # the run is read as the account that ran it
             if user and row["suna_key_sealed"] is None:
                 raise CredentialError("the user's Suna account key is no longer stored")
@@ -98,13 +99,18 @@ class UsageReconciler:
                           run.status)  # fmt: skip
                 return False
             output = await account.client.run_output(row["suna_thread_id"])
+            if output.has_answer and not output.usage.llm_calls and not last:
+                _log.info("run %s answered but Suna has written no usage row for it yet", run_id)
+                return False  # every LLM call writes one: they are late
         except (SunaError, CredentialError) as exc:
-            last = row["usage_tries"] >= MAX_TRIES
             (_log.error if last else _log.warning)(
                 "usage of run %s still unreadable (%s, try %d of %d)%s", run_id,
                 type(exc).__name__, row["usage_tries"], MAX_TRIES,
                 "; left to an operator" if last else "")  # fmt: skip
             return False
+        if output.has_answer and not output.usage.llm_calls:
+            _log.error("Suna wrote no usage row for run %s in %d tries: recorded as zero",
+                       run_id, MAX_TRIES)  # fmt: skip
         execution_id = str(row["execution_id"])
         usage = UsageRow.of(
             run_id, user_id=row["user_id"], team_id=str(row["team_id"]),

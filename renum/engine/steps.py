@@ -353,8 +353,11 @@ class StepRunner:
         usage: UsageRow | None = None
         if final != "timeout" or await self._stop(ex.suna, run_id):
             output, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
+        if usage is not None and usage.usage.llm_calls == 0 and output is not None \
+                and output.has_answer:  # answered, billed, but its usage rows are not written
+            usage = None  # yet (a batch writer flushing late): read again later
         answer = output.answer if output is not None else None
-        if final == "completed" and usage is None:  # over in Suna, but its answer is unknown
+        if final == "completed" and output is None:  # over in Suna, but its answer is unknown
             _log.warning("run %s of %s/%s completed but its output could not be read; its"
                          " usage will be read again later", run_id, ex.id, step.id)  # fmt: skip
             outcome = AttemptOutcome("failed", retryable=True, error=_error(
@@ -755,7 +758,7 @@ class StepRunner:
         A run already over is not stopped (Suna's stop marks even a completed run
         stopped). A stopped run's end holds at once where stops last (``v1``); before
         that a stop can be lost and the run complete after all, so its usage is read
-        once the reconciler finds it over, RENUM_USAGE_RETRY_S later at the earliest.
+        once the reconciler finds it over (``usage_retry_s`` later at the earliest).
         """
         try:
             over = (await suna.get_run(run_id)).is_terminal

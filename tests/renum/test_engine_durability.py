@@ -56,9 +56,9 @@ async def _sigkill(victim: subprocess.Popen[bytes]) -> None:
     await asyncio.to_thread(victim.wait)
 
 
-async def _survivor_finishes(engine: Engine, db: Any) -> None:
+async def _survivor_finishes(engine: Engine, db: Any, **env: str) -> None:
     """A new worker process drives every execution to its end."""
-    survivor = engine.worker_process()
+    survivor = engine.worker_process(**env)
     try:
         await _all_final(db)
     finally:
@@ -66,14 +66,25 @@ async def _survivor_finishes(engine: Engine, db: Any) -> None:
         await asyncio.to_thread(survivor.wait, 30)
 
 
+#: The worker processes' settings on each flavour (api-2025 fails a run without a model).
+FLAVOUR_ENV = {"api-2025": {"SUNA_DEFAULT_MODEL": "openai/gpt-5-mini"}, "v1": {}}
+
+
+def _on_each_flavour(*pairs: tuple[str, str]) -> Any:
+    return pytest.mark.parametrize(("flavour", "held"), [
+        pytest.param(f, held, marks=pytest.mark.sim(flavour=f, agents=SLOW_AGENTS), id=f)
+        for f, held in pairs])  # fmt: skip
+
+
 @pytest.mark.slow
-@pytest.mark.sim(agents=SLOW_AGENTS)
+@_on_each_flavour(("api-2025", ""), ("v1", ""))
 async def test_worker_killed_mid_step_another_finishes_without_duplicates(
-    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, flavour: str, held: str
 ) -> None:
     team_id = await create_team(api, TWO_STEPS)
     ids = [(await launch(api, team_id, f"job {i}"))["execution_id"] for i in range(4)]
-    victim = engine.worker_process()
+    env = FLAVOUR_ENV[flavour]
+    victim = engine.worker_process(**env)
     try:
         # kill once every execution has a run in Suna, before any has finished its step
         await _wait_until(db, "SELECT count(*) = 4 FROM step_runs WHERE suna_run_id IS NOT NULL")
@@ -81,7 +92,7 @@ async def test_worker_killed_mid_step_another_finishes_without_duplicates(
     finally:
         if victim.poll() is None:
             victim.kill()
-    await _survivor_finishes(engine, db)
+    await _survivor_finishes(engine, db, **env)
     for execution_id in ids:
         execution = await get_json(api, f"/v1/executions/{execution_id}")
         assert execution["status"] == "completed", execution
@@ -94,20 +105,22 @@ async def test_worker_killed_mid_step_another_finishes_without_duplicates(
 
 
 @pytest.mark.slow
-@pytest.mark.sim(agents=SLOW_AGENTS)
+@_on_each_flavour(("api-2025", "add_message"), ("v1", "start_agent"))
 async def test_worker_killed_between_opening_a_step_and_starting_it(
-    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, flavour: str, held: str
 ) -> None:
     """The first step's outcome statement also opened the second (row, thread, step_started);
-    the worker dies before the second step's prompt is in its thread. The survivor resumes it:
-    one prompt, one run, one step_started."""
+    the worker dies before the second step's prompt is in its thread (api-2025: adding it is
+    held; v1: the start carrying it is). The survivor resumes it: one prompt, one run, one
+    step_started."""
     team_id = await create_team(api, TWO_STEPS)
     execution_id = (await launch(api, team_id, "hand over"))["execution_id"]
-    victim = engine.worker_process()
+    env = FLAVOUR_ENV[flavour]
+    victim = engine.worker_process(**env)
     try:
-        # the first step's run has started (so its prompt is in): hold the next prompts back
+        # the first step's run has started (so its prompt is in): hold the next one back
         await _wait_until(db, "SELECT count(*) = 1 FROM step_runs WHERE suna_run_id IS NOT NULL")
-        sim.set_faults({"routes": [{"kind": "latency", "route": "add_message",
+        sim.set_faults({"routes": [{"kind": "latency", "route": held,
                                     "latency_ms": 60_000}]})  # fmt: skip
         await _wait_until(db, "SELECT count(*) = 2 FROM step_runs WHERE suna_thread_id IS NOT NULL")
         await _sigkill(victim)
@@ -115,7 +128,7 @@ async def test_worker_killed_between_opening_a_step_and_starting_it(
         if victim.poll() is None:
             victim.kill()
     sim.set_faults({})
-    await _survivor_finishes(engine, db)
+    await _survivor_finishes(engine, db, **env)
     execution = await get_json(api, f"/v1/executions/{execution_id}")
     assert execution["status"] == "completed", execution
     assert [s["attempt"] for s in execution["steps"]] == [1, 1]

@@ -1,5 +1,6 @@
-"""A stop is confirmed: a run Renum stopped is recorded as it really ended, with what Suna
-really billed, once; a run already over is never stopped."""
+"""How a run's end is read: a run Renum stopped is recorded as it really ended, with what
+Suna really billed, once; a run already over is never stopped; usage rows Suna writes
+after the final status are billed once they are there."""
 
 from __future__ import annotations
 
@@ -90,3 +91,19 @@ async def test_a_stop_that_lasts_is_recorded_at_once(
     assert execution["status"] == "cancelled"
     (run,) = sim.core.runs.values()
     assert run.status == "stopped"
+
+
+@pytest.mark.sim(flavour="v1", agents=AGENTS, usage_lag_ms=1500)
+async def test_usage_rows_written_after_the_final_status_are_billed_once_they_are(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
+) -> None:
+    execution_id = (await launch(api, await create_team(api, ONE_STEP)))["execution_id"]
+    async with engine.running(usage_retry_s=0.5):
+        await _until(lambda: db.fetchval(
+            "SELECT status = 'completed' FROM executions WHERE id = $1", execution_id))
+        assert await db.fetchval("SELECT count(*) FROM usage_log") == 0  # not a zero row
+        row = await _until(lambda: db.fetchrow("SELECT * FROM usage_log"))
+    assert row["input_tokens"] == sim.stats().usage.input_tokens > 0
+    assert row["llm_calls"] == sim.stats().usage.llm_calls
+    execution = await get_json(api, f"/v1/executions/{execution_id}")
+    assert execution["steps"][0]["answer"] == "found it"

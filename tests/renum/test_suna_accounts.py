@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from renum.settings import Settings
 from suna_sim import DEV_ACCOUNT_ID, SunaSimulator, agent_uuid
 from tests.conftest import ApiClient
 from tests.renum.conftest import Engine
@@ -161,3 +162,18 @@ async def test_an_execution_whose_suna_key_was_deleted_says_so(
     assert "PUT /v1/keys/suna" in execution["error"]["message"]
     assert execution["steps"][0]["status"] == "cancelled"
     assert sim.stats().runs_started == 0
+
+
+@pytest.fixture
+def info_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="renum.suna")
+    return caplog
+
+
+async def test_the_api_says_at_start_which_suna_it_calls_and_as_whom(
+    info_logs: pytest.LogCaptureFixture, api: ApiClient, settings: Settings
+) -> None:
+    caplog = info_logs
+    said = [r.getMessage() for r in caplog.get_records("setup") if r.name == "renum.suna"]
+    assert any("speaks v1" in m and settings.suna_account_id in m
+               and "SUNA_JWT_SECRET" in m for m in said), said  # fmt: skip

@@ -584,6 +584,19 @@ async def test_out_of_credit(make: Any) -> None:
 # Usage
 
 
+async def test_usage_rows_written_after_the_final_status(make: Any) -> None:
+    """A batch writer flushing late: the run reads over before its usage rows exist."""
+    suna = await make(usage_lag_ms=300)
+    tid, rid = await suna.run("x", agent="researcher", model="anthropic/claude-sonnet-4")
+    await suna.until_over(rid)
+
+    def usage_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in rows if m["type"].endswith("_response_end")]
+    assert usage_rows(await suna.messages(tid)) == []
+    await asyncio.sleep(0.5)
+    assert len(usage_rows(await suna.messages(tid))) == 2
+
+
 async def test_usage_rows(suna: Suna) -> None:
     tid, rid = await suna.run("x", agent="researcher", model="anthropic/claude-sonnet-4")
     await suna.until_over(rid)
