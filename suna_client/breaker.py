@@ -1,5 +1,9 @@
 """A circuit breaker for one Suna base URL.
 
+Failures are counted in a row for the whole URL and for each route: a route that
+keeps failing (starts answered 5xx) opens the breaker even while other routes
+(reads of the same Suna) succeed in between.
+
 closed → (``failure_threshold`` consecutive failures) → open → (after
 ``cooldown_s``) → half_open: one probe call goes through; its success closes
 the breaker, its failure opens it again for another cool-down. While open (or
@@ -36,6 +40,7 @@ class CircuitBreaker:
         self.name = name
         self._clock = clock
         self._failures = 0
+        self._route_failures: dict[str, int] = {}
         self._opened_at: float | None = None
         self._probe_out = False
 
@@ -66,13 +71,14 @@ class CircuitBreaker:
         assert self._opened_at is not None
         wait = max(0.0, self._opened_at + self.config.cooldown_s - self._clock())
         raise SunaCircuitOpenError(
-            f"circuit open for {self.name} ({self._failures} consecutive failures)",
+            f"circuit open for {self.name} "
+            f"({max(self._failures, *self._route_failures.values(), 0)} consecutive failures)",
             retry_in_s=wait,
             method=method,
             route=route,
         )
 
-    def release(self, probe: bool, outcome: bool | None) -> None:
+    def release(self, probe: bool, outcome: bool | None, *, route: str = "") -> None:
         """Record a call's outcome: ``True`` ok, ``False`` failure, ``None`` abandoned."""
         if not self.config.enabled:
             return
@@ -83,19 +89,25 @@ class CircuitBreaker:
         if outcome:
             if self._opened_at is not None:
                 _log.info("circuit closed for %s", self.name)
+                self._route_failures.clear()
             self._failures = 0
+            self._route_failures.pop(route, None)
             self._opened_at = None
             return
         self._failures += 1
+        in_route = self._route_failures[route] = self._route_failures.get(route, 0) + 1
         if probe or (
-            self._opened_at is None and self._failures >= self.config.failure_threshold
+            self._opened_at is None
+            and max(self._failures, in_route) >= self.config.failure_threshold
         ):
-            _log.warning("circuit opened for %s after %d failures", self.name, self._failures)
+            _log.warning("circuit opened for %s after %d failures (%d on %s)", self.name,
+                         self._failures, in_route, route or "calls")  # fmt: skip
             self._opened_at = self._clock()
 
     def reset(self) -> None:
         """Back to closed, forgetting every failure."""
         self._failures = 0
+        self._route_failures.clear()
         self._opened_at = None
         self._probe_out = False
 

@@ -250,7 +250,7 @@ class Transport:
                 outcome = False
             raise
         finally:
-            self._breaker.release(probe, outcome)
+            self._breaker.release(probe, outcome, route=call.route)
             latency_s = self._hook(call, status, started)
             _log.debug(
                 "%s -> %s in %.1f ms (request_id=%s)",
@@ -294,7 +294,7 @@ class Transport:
                 outcome = False
             raise
         finally:
-            self._breaker.release(probe, outcome)
+            self._breaker.release(probe, outcome, route=call.route)
             self._hook(call, status, started)
         try:
             yield resp

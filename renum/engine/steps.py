@@ -88,6 +88,10 @@ T = TypeVar("T")
 TRANSIENT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 #: An attempt that has waited this long on Suna being unreachable says so (step_waiting).
 OUTAGE_NOTICE_S = 0.5
+#: Most starts one attempt sends that Suna answers with an error or not at all (5xx, a
+#: lost answer): each may carry the user's keys, and a Suna failing them is not waited
+#: out start after start. Starts that never reached Suna (connection refused) do not count.
+MAX_STARTS_PER_ATTEMPT = 4
 #: Longest wait between start tries while Suna's parallel-run limit is reached.
 RATE_LIMIT_MAX_WAIT_S = 2.0
 #: Longest wait for a stopped run to settle before its usage is read.
@@ -619,7 +623,7 @@ class StepRunner:
         model = step.options.model or self._default_model
         thread_id = thread.thread_id
         waited = False
-        limited = 0
+        limited = failed = 0
         while True:
             try:
                 started: AgentStarted | Started
@@ -651,7 +655,11 @@ class StepRunner:
                     if runs:  # the start did reach Suna: adopt, never start again
                         run_id = await self._adopt(key, runs[0].id)
                         return _Run(run_id, thread_id, _attributable(user_keys))
-                pause = 0.5
+                    failed += 1
+                    if failed >= MAX_STARTS_PER_ATTEMPT:
+                        raise
+                pause = _transient_pause(exc, failed)
+                await self._waiting_on_suna(exc)
             if time.monotonic() + pause > deadline:
                 raise SunaTimeoutError(
                     f"could not start the agent within the step timeout "

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from renum.engine.steps import MAX_STARTS_PER_ATTEMPT
 from renum.settings import Settings
 from suna_sim import SunaSimulator
 from tests.conftest import ApiClient
@@ -88,3 +89,18 @@ async def test_a_model_the_plan_refuses_names_the_fix(
     assert "model" in step["error"]["message"] and "subscription plan" in step["error"]["message"]
     ok = await _run(api, engine, _one_step(model="openai/gpt-4o-mini"), "allowed")
     assert ok["status"] == "completed", ok
+
+
+@pytest.mark.sim(flavour="api-2025",
+                 faults={"routes": [{"kind": "error", "route": "start_agent", "status": 503}]})
+async def test_starts_suna_refuses_back_off_and_are_bounded(
+    api: ApiClient, engine: Engine, sim: SunaSimulator
+) -> None:
+    """Every start answered 503: an attempt makes a bounded number of starts, further and
+    further apart, instead of one every half second until its timeout."""
+    execution = await _run(api, engine, _one_step(timeout_s=30, retry={"max_attempts": 1},
+                                                  model="openai/gpt-5-mini"))
+    step = execution["steps"][0]
+    assert step["status"] == "failed" and step["error"]["code"] == "suna_server_error"
+    assert sim.stats().requests["start_agent"] == MAX_STARTS_PER_ATTEMPT
+    assert sim.stats().runs_started == 0

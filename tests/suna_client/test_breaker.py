@@ -54,6 +54,22 @@ def test_transitions_with_a_fake_clock() -> None:
     assert breaker.state == "closed"
 
 
+def test_a_route_that_keeps_failing_opens_it_though_others_succeed() -> None:
+    """Starts answered 5xx between successful reads: the reads must not hide them."""
+    clock = FakeClock()
+    breaker = CircuitBreaker(BreakerConfig(failure_threshold=3, cooldown_s=10), clock=clock)
+    start, runs = "POST /v1/agent/start", "GET /v1/thread/{tid}/agent-runs"
+    for i in range(3):
+        breaker.release(breaker.acquire(route=start), False, route=start)
+        if i < 2:
+            breaker.release(breaker.acquire(route=runs), True, route=runs)
+    assert breaker.state == "open"
+    clock.now = 10.0
+    probe = breaker.acquire(route=runs)
+    breaker.release(probe, True, route=runs)
+    assert breaker.state == "closed" and breaker.consecutive_failures == 0
+
+
 def test_abandoned_probe_frees_the_slot() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(BreakerConfig(failure_threshold=1, cooldown_s=1), clock=clock)
