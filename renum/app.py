@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from renum import logsafe
 from renum.api import docs, dsl_routes, executions, health, me, teams
 from renum.api import keys as keys_routes
 from renum.api import metrics as metrics_routes
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     """Build the API; resources open in the lifespan, once per process."""
     settings = settings or Settings()
     settings.check_secrets()
+    logsafe.install()  # uvicorn's WebSocket lines carry ?token=
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,6 +28,8 @@ __all__ = ["envelope", "router"]
 
 router = APIRouter(prefix="/v1", tags=["executions"])
 
+#: The subprotocol that carries the token: ``Sec-WebSocket-Protocol: bearer, <JWT>``.
+BEARER_PROTOCOL = "bearer"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 
@@ -85,9 +87,18 @@ def envelope(event: Event) -> list[dict[str, Any]]:
 async def execution_ws(
     websocket: WebSocket, execution_id: uuid.UUID, token: str = "", after: int = 0
 ) -> None:
-    """Stream the execution's events; replay after ``after``; ``{"cmd": "stop"}`` cancels."""
+    """Stream the execution's events; replay after ``after``; ``{"cmd": "stop"}`` cancels.
+
+    The token comes as ``Sec-WebSocket-Protocol: bearer, <JWT>`` (kept out of URLs and
+    their logs) or, for the seed's clients, as ``?token=`` (redacted from log lines).
+    Nothing is read from the socket before it is checked.
+    """
     resources = websocket.app.state.resources
-    await websocket.accept()
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+    by_protocol = len(offered) == 2 and offered[0] == BEARER_PROTOCOL
+    if by_protocol:
+        token = offered[1]
+    await websocket.accept(subprotocol=BEARER_PROTOCOL if by_protocol else None)
     try:
         user = verify_token(token, resources.settings)
     except AuthenticationError as exc:

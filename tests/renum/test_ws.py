@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aiohttp
@@ -115,3 +116,26 @@ def test_envelope_of_each_event_kind() -> None:
     assert kinds("execution_completed", status="completed") == ["finished"]
     assert kinds("execution_failed", error={"message": "x"}) == ["error", "finished"]
     assert kinds("execution_budget_exceeded", error=None) == ["error", "finished"]
+
+
+async def test_no_token_reaches_a_log_line_and_a_subprotocol_can_carry_it(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="uvicorn.error")  # where uvicorn logs sockets
+    team_id = await create_team(api, SEQUENTIAL)
+    execution_id = (await launch(api, team_id, "quiet"))["execution_id"]
+    await engine.drain()
+    token = api.token()
+    async with api.http.ws_connect(_ws_url(api, execution_id, token)) as ws:
+        assert (await _read_all(ws))[-1]["kind"] == "finished"
+    async with api.http.ws_connect(_ws_url(api, execution_id, "not.a.token")) as ws:
+        await _read_all(ws)
+        assert ws.close_code == 4401
+    url = api.url(f"/v1/executions/{execution_id}/ws").replace("http", "ws", 1)
+    async with api.http.ws_connect(url, protocols=("bearer", token)) as ws:
+        assert ws.protocol == "bearer"
+        assert (await _read_all(ws))[-1]["kind"] == "finished"
+    lines = [caplog.text, *(r.getMessage() for r in caplog.records)]
+    assert any("WebSocket" in line for line in lines)  # uvicorn did log the sockets
+    assert not [line for line in lines if token in line or "not.a.token" in line]
