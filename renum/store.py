@@ -165,6 +165,7 @@ async def create_execution(
     webhook_url: str | None,
     initial_context: dict[str, Any],
     suna_account: str = "service",
+    suna_key_at: datetime | None = None,
     agents: dict[str, str] | None = None,
 ) -> tuple[Any, bool, Event | None]:
     """Insert a queued execution with its first event; (row, created, event).
@@ -178,12 +179,13 @@ async def create_execution(
         row = await conn.fetchrow(
             """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow,
                                        plan, budget_usd, metadata, idempotency_key, webhook_url,
-                                       suna_account, agents)
-               VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                       suna_account, suna_key_at, agents)
+               VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                DO NOTHING RETURNING *""",
             uuid.uuid4(), user_id, team["id"], initial_prompt, team["workflow"], team["plan"],
-            budget_usd, metadata, idempotency_key, webhook_url, suna_account, agents or None,
+            budget_usd, metadata, idempotency_key, webhook_url, suna_account, suna_key_at,
+            agents or None,
         )  # fmt: skip
         if row is None:
             existing = await conn.fetchrow(

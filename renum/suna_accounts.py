@@ -16,14 +16,22 @@ same time ask Suna once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from renum.keys import KeyRing
-from suna_client import ApiKeyAuth, SunaClient, SunaNotFoundError, SunaUnknownAgentError
+from suna_client import (
+    ApiKeyAuth,
+    SunaAgentsDisabledError,
+    SunaClient,
+    SunaNotFoundError,
+    SunaUnknownAgentError,
+)
 
 __all__ = [
     "AGENT_NAME_TTL_S",
@@ -61,6 +69,9 @@ class Caller:
     """The service account's UUID (a user's own account is known to Suna by its key)."""
     user_id: str | None = None
     """The Renum user whose own account it is (``user``)."""
+    key_hash: str | None = None
+    """A digest of the user's key (which account it is, without the key): names cached
+    for one key are not used for another."""
 
 
 @dataclass(frozen=True)
@@ -69,11 +80,13 @@ class Account:
 
     caller: Caller
     client: SunaClient
+    key_at: datetime | None = None
+    """When the user's key was stored (``user_keys.updated_at``): fixed at launch."""
 
     @property
     def cache_key(self) -> str:
         """What its agent names are cached under (each account has its own agents)."""
-        return "service" if self.caller.kind == "service" else f"user:{self.caller.user_id}"
+        return "service" if self.caller.kind == "service" else f"user:{self.caller.key_hash}"
 
 
 class SunaAccounts:
@@ -93,12 +106,15 @@ class SunaAccounts:
         """The service account."""
         return self._service
 
-    def user(self, user_id: str, api_key: str) -> Account:
+    def user(self, user_id: str, api_key: str, key_at: datetime | None = None) -> Account:
         """A user's own account, called with the API key they stored."""
-        return Account(Caller("user", user_id=user_id),
-                       self._service.client.acting_as(ApiKeyAuth(api_key)))  # fmt: skip
+        digest = hashlib.sha256(f"renum-suna-account:{api_key}".encode()).hexdigest()[:24]
+        return Account(Caller("user", user_id=user_id, key_hash=digest),
+                       self._service.client.acting_as(ApiKeyAuth(api_key)), key_at)  # fmt: skip
 
-    def of_sealed(self, user_id: str, sealed: bytes | None) -> Account:
+    def of_sealed(
+        self, user_id: str, sealed: bytes | None, key_at: datetime | None = None
+    ) -> Account:
         """The account of a user whose Suna key was read sealed (None: the service's).
 
         Raises :class:`~renum.errors.CredentialError` if it cannot be opened.
@@ -106,16 +122,18 @@ class SunaAccounts:
         if sealed is None:
             return self._service
         assert self._ring is not None, "a sealed Suna key needs the master key ring"
-        return self.user(user_id, self._ring.open(sealed, user_id=user_id,
-                                                  service=SUNA_KEY_SERVICE))  # fmt: skip
+        key = self._ring.open(sealed, user_id=user_id, service=SUNA_KEY_SERVICE)
+        return self.user(user_id, key, key_at)
 
     async def of_user(self, pool: Any, user_id: str) -> Account:
         """The account ``user_id``'s next launch runs as: theirs if they stored a key."""
-        sealed = await pool.fetchval(
-            "SELECT ciphertext FROM user_keys WHERE user_id = $1 AND service = $2",
+        row = await pool.fetchrow(
+            "SELECT ciphertext, updated_at FROM user_keys WHERE user_id = $1 AND service = $2",
             user_id, SUNA_KEY_SERVICE,
         )  # fmt: skip
-        return self.of_sealed(user_id, sealed)
+        if row is None:
+            return self._service
+        return self.of_sealed(user_id, row["ciphertext"], row["updated_at"])
 
     async def agent_id(self, account: Account, agent: str) -> str:
         """The UUID of ``agent`` in ``account``: itself if it is one, else its name resolved
@@ -147,6 +165,8 @@ class SunaAccounts:
             await account.client.get_agent(agent)
         except SunaNotFoundError:
             raise SunaUnknownAgentError(agent, 0) from None
+        except SunaAgentsDisabledError:
+            pass  # the deployment shows no agents: a UUID is taken on trust
         return agent
 
 

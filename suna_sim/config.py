@@ -57,6 +57,11 @@ class SimConfig:
     default_model: str | None = None
     """The account's default model when a start sends none (None: the agent's model)."""
 
+    shared_projects: bool = True
+    """An optimistic start may name a project the account has (its new thread shares the
+    sandbox). False: a 500, as ``v1`` answered from 2025-12-19 to 2026-01-04 (it inserted
+    every optimistic start's project)."""
+
     usage_lag_ms: float = 0.0
     """Usage rows are written this long after the run's final status (``v1``'s batch
     writer flushing late); 0: before it, as Suna does when the flush keeps up."""

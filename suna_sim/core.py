@@ -154,6 +154,8 @@ class SimCore:
         owner = self.projects.get(project_id) if project_id else None
         if owner is not None and owner != account_id:
             raise ApiError(403, "Not authorized to access this project")
+        if owner is not None and thread_id is not None and not self.config.shared_projects:
+            raise internal_error()  # duplicate key on projects
         # Suna checks the project quota for every new thread, in a project of its own or not
         projects = sum(1 for a in self.projects.values() if a == account_id)
         self._quota("PROJECT_LIMIT_EXCEEDED", "projects", projects, self.config.project_limit)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep, RedisDep, SunaAccountsDep
-from renum.api.suna_agents import freeze_agents
+from renum.api.suna_agents import account_of, freeze_agents
 from renum.api.teams import _cursor
 from renum.budgets import require_user_budget_left
 from renum.context import ContextStore
@@ -91,14 +91,14 @@ async def launch(
         user.user_id, idempotency_key,
     ):  # a retried launch still gets its execution back  # fmt: skip
         await require_user_budget_left(pool, user.user_id)
-    account = await accounts.of_user(pool, user.user_id)
+    account = await account_of(accounts, pool, user.user_id)
     agents = await freeze_agents(accounts, account, team["plan"])
     row, created, event = await create_execution(
         pool, user.user_id, team, initial_prompt=body.initial_prompt, budget_usd=budget,
         metadata=body.metadata, idempotency_key=idempotency_key,
         webhook_url=body.webhook_url or team["webhook_url"],
         initial_context=dsl.build_context(plan, body.initial_prompt, {}),
-        suna_account=account.caller.kind, agents=agents,
+        suna_account=account.caller.kind, suna_key_at=account.key_at, agents=agents,
     )  # fmt: skip
     if created:
         assert event is not None

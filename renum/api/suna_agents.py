@@ -16,11 +16,16 @@ import logging
 from typing import Any
 
 import dsl
-from renum.errors import RequestValidationProblem, SunaUnavailableError
+from renum.errors import CredentialError, RequestValidationProblem, SunaUnavailableError
 from renum.suna_accounts import Account, SunaAccounts, is_uuid
-from suna_client import SunaError, SunaUnknownAgentError
+from suna_client import (
+    SunaAgentsDisabledError,
+    SunaError,
+    SunaUnauthorizedError,
+    SunaUnknownAgentError,
+)
 
-__all__ = ["check_agents", "freeze_agents"]
+__all__ = ["account_of", "check_agents", "freeze_agents"]
 
 _log = logging.getLogger("renum.api.suna_agents")
 
@@ -28,6 +33,19 @@ _log = logging.getLogger("renum.api.suna_agents")
 CHECK_TIMEOUT_S = 10.0
 #: Longest a launch waits for Suna to resolve its agents' names (then the worker does).
 FREEZE_TIMEOUT_S = 2.0
+
+
+async def account_of(accounts: SunaAccounts, pool: Any, user_id: str) -> Account:
+    """The account the user's executions run as; a 422 if their stored key cannot be opened
+    (a master key no longer configured), never a 500."""
+    try:
+        return await accounts.of_user(pool, user_id)
+    except CredentialError as exc:
+        raise RequestValidationProblem(
+            "Your stored Suna account key cannot be opened", errors=[
+                {"path": "/keys/suna", "code": "credential_error",
+                 "message": f"{exc.detail}: store the key again with PUT /v1/keys/suna"}],
+        ) from None  # fmt: skip
 
 
 def _agents(plan: dict[str, Any]) -> dict[str, list[dsl.PlanStep]]:
@@ -65,6 +83,18 @@ async def check_agents(
             errors.extend({
                 "path": f"{prefix}/agents/{s.index}/agent_id", "code": code,
                 "message": f"step {s.id!r}: {whose} {what} {name!r}{hint}"}
+                for s in steps[name])  # fmt: skip
+        elif isinstance(result, SunaUnauthorizedError) and account.caller.kind == "user":
+            raise RequestValidationProblem(
+                "Suna refused your stored Suna account key while checking the agents",
+                errors=[{"path": "/keys/suna", "code": "suna_unauthorized",
+                         "message": "store a valid key with PUT /v1/keys/suna, or delete it "
+                                    "to run as the service account"}]) from None  # fmt: skip
+        elif isinstance(result, SunaAgentsDisabledError):
+            errors.extend({
+                "path": f"{prefix}/agents/{s.index}/agent_id", "code": "agents_disabled",
+                "message": f"step {s.id!r}: this Suna deployment lists no agents (custom "
+                f"agents are off), so {name!r} cannot be looked up: name the agent by UUID"}
                 for s in steps[name])  # fmt: skip
         elif isinstance(result, SunaError):
             raise SunaUnavailableError(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep, SunaAccountsDep
+from renum.api.suna_agents import account_of
 from renum.api.suna_agents import check_agents as check_workflow_agents
 from renum.errors import RequestValidationProblem
 from renum.store import (
@@ -98,7 +99,7 @@ async def _compiled(
     """The workflow's plan, its agents checked in Suna unless ``check`` is false."""
     plan = compile_workflow(workflow)
     if check:
-        await check_workflow_agents(accounts, await accounts.of_user(pool, user_id), plan)
+        await check_workflow_agents(accounts, await account_of(accounts, pool, user_id), plan)
     return plan
 
 

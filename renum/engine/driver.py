@@ -205,11 +205,13 @@ class ExecutionDriver:
                     "code": "internal_error",
                     "message": f"Renum failed running this step ({type(exc).__name__}); "
                                "the worker's log has the traceback"})  # fmt: skip
-                await self._deps.pool.execute(  # its row says so, not `running`
-                    """UPDATE step_runs SET status = 'failed', error = $3, finished_at = now(),
-                              updated_at = now()
-                        WHERE execution_id = $1 AND step_id = $2 AND status = 'running'""",
-                    self.execution_id, step_id, outcome.error,
+                await self._deps.pool.execute(  # its row says so, not `running` (while ours)
+                    f"""UPDATE step_runs SET status = 'failed', error = $3, finished_at = now(),
+                               updated_at = now()
+                         WHERE execution_id = $1 AND step_id = $2 AND status = 'running'
+                           AND EXISTS (SELECT 1 FROM executions
+                                        WHERE id = $1 AND {driving_sql("$4")})""",
+                    self.execution_id, step_id, outcome.error, self._deps.worker_id,
                 )  # fmt: skip
             await self._settle(step_id, outcome)
 
@@ -229,8 +231,9 @@ class ExecutionDriver:
         if sealed is None:
             return {"code": "suna_key_missing", "message":
                     "this execution runs as your own Suna account (you had stored its key "
-                    "when it was launched), but that key is no longer stored: store it again "
-                    "with PUT /v1/keys/suna and launch again"}  # fmt: skip
+                    "when it was launched), but that key was deleted or replaced since (a "
+                    "new key may be another account's, whose threads are not this "
+                    "execution's): store the key with PUT /v1/keys/suna and launch again"}
         try:
             account = self._deps.runner.accounts.of_sealed(self._ex.user_id, sealed)
         except CredentialError as exc:  # names the master key id, never a value

@@ -46,7 +46,8 @@ async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any
                      e.started_at, e.cancel_requested, prior.status AS prior_status,
                      e.suna_account, e.agents, e.event_seq - 1 AS base,
                      (SELECT k.ciphertext FROM user_keys k WHERE e.suna_account = 'user'
-                         AND k.user_id = e.user_id AND k.service = 'suna') AS suna_key_sealed),
+                         AND k.user_id = e.user_id AND k.service = 'suna'
+                         AND k.updated_at = e.suna_key_at) AS suna_key_sealed),
            {insert_events_sql("$1::uuid", if_queued.format("$5::text[]"),
                               if_queued.format("$6::jsonb"))}
         SELECT ev_seq.*, {EVENTS_APPENDED} FROM ev_seq""",

@@ -5,8 +5,11 @@ Suna would not return a finished run's output (after the client's retries), the
 statement that records the attempt's outcome marks it ``usage_pending``, and so
 does a step whose stopped run's end does not hold yet: before ``v1`` a stop sent
 before Suna's worker picked the run up is lost, and the run completes and bills
-in full after reading ``stopped``. A run's usage is recorded once, when it is
-over: a pending run still running is left for the next try. On each sweep, every
+in full after reading ``stopped`` all along. A run's usage is recorded once, when
+it is over: a pending run still running is left for the next try, and so is a
+run reading ``stopped`` on such a Suna until two tries see the same LLM calls
+(one with none is left until the last try: its stop may not have been picked up
+yet). On each sweep, every
 worker claims a few pending attempts whose retry time has come (``FOR UPDATE
 SKIP LOCKED``: two workers never read the same run at once), reads the run's
 output from its thread again and records its usage once (usage_log's unique run
@@ -58,9 +61,10 @@ UPDATE step_runs s
          WHERE usage_pending AND usage_retry_at <= now() AND usage_tries < $3
          ORDER BY usage_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING s.execution_id, s.step_id, s.attempt, s.agent_id, s.suna_run_id, s.suna_thread_id,
-          s.usage_tries, e.user_id, e.team_id, e.suna_account,
+          s.usage_tries, s.usage_calls_seen, e.user_id, e.team_id, e.suna_account,
           (SELECT k.ciphertext FROM user_keys k WHERE e.suna_account = 'user'
-              AND k.user_id = e.user_id AND k.service = 'suna') AS suna_key_sealed"""
+              AND k.user_id = e.user_id AND k.service = 'suna'
+              AND k.updated_at = e.suna_key_at) AS suna_key_sealed"""
 
 
 class UsageReconciler:
@@ -91,7 +95,7 @@ class UsageReconciler:
         last = row["usage_tries"] >= MAX_TRIES
         try:  # the run is read as the account that ran it
             if user and row["suna_key_sealed"] is None:
-                raise CredentialError("the user's Suna account key is no longer stored")
+                raise CredentialError("the user's Suna account key was deleted or replaced")
             account = self._accounts.of_sealed(row["user_id"], row["suna_key_sealed"])
             run = await account.client.get_run(run_id)
             if not run.is_terminal:  # a stop that was lost: it bills once it is over
@@ -99,9 +103,21 @@ class UsageReconciler:
                           run.status)  # fmt: skip
                 return False
             output = await account.client.run_output(row["suna_thread_id"])
-            if output.has_answer and not output.usage.llm_calls and not last:
+            calls = output.usage.llm_calls
+            if output.has_answer and not calls and not last:
                 _log.info("run %s answered but Suna has written no usage row for it yet", run_id)
                 return False  # every LLM call writes one: they are late
+            if (run.status == "stopped" and not last
+                    and not (await account.client.routes()).lasting_stops
+                    and (not calls or calls != row["usage_calls_seen"])):  # fmt: skip
+                await self._pool.execute(  # a lost stop reads `stopped` while the run runs
+                    """UPDATE step_runs SET usage_calls_seen = $4
+                        WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+                    row["execution_id"], row["step_id"], row["attempt"], calls,
+                )  # fmt: skip
+                _log.info("stopped run %s may still bill (a stop can be lost): %d LLM call(s) "
+                          "so far; read again later", run_id, calls)  # fmt: skip
+                return False
         except (SunaError, CredentialError) as exc:
             (_log.error if last else _log.warning)(
                 "usage of run %s still unreadable (%s, try %d of %d)%s", run_id,

@@ -348,14 +348,19 @@ class StepRunner:
             final, run_error = "timeout", None
         except SunaError as exc:  # the run exists; report and let the retry policy decide
             stopped = None  # a retry must not leave it running; its usage once its end holds
-            if await self._stop(ex.suna, run_id):
+            if (await self._stop(ex.suna, run_id))[0]:
                 _, stopped = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
             return await self._finish(ex, step, attempt, run_id, thread_id, AttemptOutcome(
                 "failed", error=step_error(exc, ex.account.caller), retryable=True),
                 stopped)  # fmt: skip
+        holds = True
+        if final == "timeout":
+            holds, ended = await self._stop(ex.suna, run_id)
+            if ended is not None:  # it ended just as the step's time ran out: as it ended
+                final, run_error = ended.status, ended.error
         output: RunOutput | None = None
         usage: UsageRow | None = None
-        if final != "timeout" or await self._stop(ex.suna, run_id):
+        if holds:
             output, usage = await self._output(ex, step, attempt, run_id, thread_id, forwarded)
         if usage is not None and usage.usage.llm_calls == 0 and output is not None \
                 and output.has_answer:  # answered, billed, but its usage rows are not written
@@ -624,6 +629,7 @@ class StepRunner:
         thread_id = thread.thread_id
         waited = False
         limited = failed = 0
+        last: SunaError | None = None  # why the latest start did not start the run
         while True:
             try:
                 started: AgentStarted | Started
@@ -639,6 +645,7 @@ class StepRunner:
                 return _Run(started.agent_run_id, thread_id, _attributable(user_keys),
                             recorded=False)  # fmt: skip
             except SunaRateLimitedError as exc:  # the parallel-run limit: queue, don't fail
+                last = exc
                 if not waited:
                     waited = True
                     await self._events.emit(ex.id, "step_waiting", {
@@ -646,10 +653,12 @@ class StepRunner:
                         "running_count": exc.running_count, "limit": exc.limit})  # fmt: skip
                 pause = exc.retry_after or _limit_backoff(limited)
                 limited += 1
-            except SunaCircuitOpenError:
-                pause = 1.0
+            except SunaCircuitOpenError as exc:
+                last, pause = exc, max(exc.retry_in_s, 0.2)
+                await self._waiting_on_suna(exc)
             except (SunaConnectionError, SunaTimeoutError, SunaServerError,
                     SunaProtocolError) as exc:  # fmt: skip
+                last = exc
                 if getattr(exc, "request_sent", True):  # it may have reached Suna
                     runs = await self._runs_of(ex.suna, thread, deadline)
                     if runs:  # the start did reach Suna: adopt, never start again
@@ -658,19 +667,36 @@ class StepRunner:
                     failed += 1
                     if failed >= MAX_STARTS_PER_ATTEMPT:
                         raise
+                    await self._unshare_project(key, ex, thread, exc)
                 pause = _transient_pause(exc, failed)
                 await self._waiting_on_suna(exc)
             if time.monotonic() + pause > deadline:
-                raise SunaTimeoutError(
-                    f"could not start the agent within the step timeout "
-                    f"({step.options.timeout_s:g} s)",
-                    request_sent=False,
-                )
+                assert last is not None
+                raise last  # the run limit, or Suna down, lasted until the step's timeout
             user_keys = {}
             await asyncio.sleep(pause)
             held, user_keys = await self._prepare_start(ex, keys)
             if not held:
                 raise LeaseLostError(ex.id)
+
+    async def _unshare_project(
+        self, key: tuple[str, str, int], ex: Execution, thread: _Thread, exc: SunaError
+    ) -> None:
+        """After a start that made no thread failed with a 500 on the execution's shared
+        project: some ``v1`` versions (2025-12 to 2026-01) insert the project of every
+        optimistic start and fail on one that exists, so this thread gets a project of
+        its own (recorded first; the thread does not exist, so nothing is lost)."""
+        if not (thread.unified and isinstance(exc, SunaServerError) and exc.status == 500
+                and thread.project_id == project_of(ex.id)):  # fmt: skip
+            return
+        _log.warning("Suna refused a start in execution %s's shared project (%s); this "
+                     "thread gets a project of its own", ex.id, exc.code)  # fmt: skip
+        thread.project_id = str(uuid.uuid4())
+        await self._pool.execute(
+            """UPDATE step_runs SET suna_project_id = $4, updated_at = now()
+                WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+            *key, thread.project_id,
+        )  # fmt: skip
 
     async def _adopt(self, key: tuple[str, str, int], run_id: str) -> str:
         await self._pool.execute(
@@ -690,7 +716,7 @@ class StepRunner:
         failures = 0
         while True:
             try:
-                return await op()
+                result = await op()
             except _TRANSIENT as exc:
                 pause = _transient_pause(exc, failures)
                 failures += 1
@@ -698,6 +724,10 @@ class StepRunner:
                     raise
                 await self._waiting_on_suna(exc)
                 await asyncio.sleep(pause)
+            else:
+                if failures and (attempt := _ATTEMPT.get()) is not None:
+                    attempt.failing_since = None  # Suna is back: a later outage counts anew
+                return result
 
     async def _waiting_on_suna(self, exc: SunaError) -> None:
         """Tell the attempt's followers, once, that it waits for Suna (after OUTAGE_NOTICE_S
@@ -759,9 +789,10 @@ class StepRunner:
         except SunaError as exc:
             _log.warning("could not stop run %s: %s", run_id, type(exc).__name__)
 
-    async def _stop(self, suna: SunaClient, run_id: str) -> bool:
+    async def _stop(self, suna: SunaClient, run_id: str) -> tuple[bool, AgentRun | None]:
         """Stop a run still running, then wait for its end: whether that end holds now, so
-        that its usage may be read (else it is read later, by renum.engine.reconcile).
+        that its usage may be read (else it is read later, by renum.engine.reconcile), and
+        the run if it was already over (not stopped, then).
 
         A run already over is not stopped (Suna's stop marks even a completed run
         stopped). A stopped run's end holds at once where stops last (``v1``); before
@@ -769,17 +800,18 @@ class StepRunner:
         once the reconciler finds it over (``usage_retry_s`` later at the earliest).
         """
         try:
-            over = (await suna.get_run(run_id)).is_terminal
+            run: AgentRun | None = await suna.get_run(run_id)
         except SunaError:
-            over = False  # unknown: stopping a finished run costs less than leaving one on
-        if not over:
-            await self._stop_quietly(suna, run_id)
+            run = None  # unknown: stopping a finished run costs less than leaving one on
+        if run is not None and run.is_terminal:
+            return True, run
+        await self._stop_quietly(suna, run_id)
         try:
             await suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
         except SunaError as exc:
             _log.warning("stopped run %s not seen over: %s", run_id, type(exc).__name__)
-            return False
-        return over or (await suna.routes()).lasting_stops
+            return False, None
+        return (await suna.routes()).lasting_stops, None
 
     async def _holds(self, suna: SunaClient, run_id: str) -> bool:
         """Whether a run just stopped by stop_attempt is over for good (see _stop)."""

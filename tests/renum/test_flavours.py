@@ -213,3 +213,13 @@ async def test_a_thread_that_exists_is_never_started_on_again(
     assert step["status"] == "failed" and "no run of it appeared" in step["error"]["message"]
     stats = sim.stats()
     assert stats.runs_started == 1 and stats.duplicate_starts == 0
+
+
+@pytest.mark.sim(flavour="v1", shared_projects=False)
+async def test_a_suna_that_refuses_shared_projects_gets_a_project_per_thread(
+    api: ApiClient, engine: Engine, sim: SunaSimulator
+) -> None:
+    execution = await _two_steps(api, engine, "the transistor")
+    assert execution["status"] == "completed", execution
+    stats = sim.stats()
+    assert stats.projects == 2 and stats.runs_started == 2 and stats.duplicate_starts == 0

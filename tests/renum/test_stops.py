@@ -39,13 +39,14 @@ async def _until(probe: Any, timeout_s: float = 20.0) -> Any:
 
 
 # A stop sent before Suna's worker picked the run up is lost (api-2025): the run reads
-# `stopped`, then completes and bills in full.
-@pytest.mark.sim(flavour="api-2025", agents=AGENTS, pickup_delay_ms=600)
+# `stopped`, then completes and bills in full. It is picked up well after the first
+# read of its usage (0.5 s), so that read sees `stopped` with nothing billed yet.
+@pytest.mark.sim(flavour="api-2025", agents=AGENTS, pickup_delay_ms=2500)
 async def test_a_lost_stop_is_recorded_as_the_run_really_ended(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any
 ) -> None:
     execution_id = (await launch(api, await create_team(api, ONE_STEP)))["execution_id"]
-    async with engine.running(usage_retry_s=2.0):
+    async with engine.running(usage_retry_s=0.5):
         await _until(lambda: sim.stats().runs_started == 1)
         async with api.http.post(api.url(f"/v1/executions/{execution_id}/cancel"),
                                  headers=api.auth()) as resp:  # fmt: skip

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from renum.settings import Settings
+from renum.vault import put_key
 from suna_sim import DEV_ACCOUNT_ID, SunaSimulator, agent_uuid
 from tests.conftest import ApiClient
 from tests.renum.conftest import Engine
@@ -147,14 +148,21 @@ async def test_a_users_own_suna_account_runs_their_executions(
     assert not [t for t in texts if secret in t]
 
 
-@pytest.mark.sim(api_keys={OWN_KEY: OWN_ACCOUNT})
-async def test_an_execution_whose_suna_key_was_deleted_says_so(
-    api: ApiClient, engine: Engine, sim: SunaSimulator
+OTHER_KEY = f"pk_other:sk_{uuid.uuid4().hex}"
+
+
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+@pytest.mark.sim(api_keys={OWN_KEY: OWN_ACCOUNT, OTHER_KEY: DEV_ACCOUNT_ID})
+async def test_an_execution_whose_suna_key_changed_is_not_moved_to_another_account(
+    api: ApiClient, engine: Engine, sim: SunaSimulator, change: str
 ) -> None:
     assert (await _put_suna_key(api, OWN_KEY))[0] == 201
     execution_id = (await launch(api, await create_team(api, ONE_STEP)))["execution_id"]
-    async with api.http.delete(api.url("/v1/keys/suna"), headers=api.auth()) as resp:
-        assert resp.status == 204
+    if change == "deleted":
+        async with api.http.delete(api.url("/v1/keys/suna"), headers=api.auth()) as resp:
+            assert resp.status == 204
+    else:  # another account's key: its threads and agents are not this execution's
+        assert (await _put_suna_key(api, OTHER_KEY))[0] == 200
     await engine.drain()
     execution = await get_json(api, f"/v1/executions/{execution_id}")
     assert execution["status"] == "failed"
@@ -177,3 +185,12 @@ async def test_the_api_says_at_start_which_suna_it_calls_and_as_whom(
     said = [r.getMessage() for r in caplog.get_records("setup") if r.name == "renum.suna"]
     assert any("speaks v1" in m and settings.suna_account_id in m
                and "SUNA_JWT_SECRET" in m for m in said), said  # fmt: skip
+
+
+async def test_a_stored_suna_key_suna_refuses_is_a_422_when_a_team_is_checked(
+    api: ApiClient, db: Any, settings: Settings
+) -> None:
+    await put_key(db, settings.key_ring, "alice", "suna", "pk_gone:sk_revoked_since")
+    status, body, _ = await _post_team(api, ONE_STEP)
+    assert status == 422 and body["errors"][0]["path"] == "/keys/suna"
+    assert "PUT /v1/keys/suna" in body["errors"][0]["message"]

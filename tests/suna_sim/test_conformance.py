@@ -244,6 +244,19 @@ async def test_optimistic_start_takes_the_callers_ids(suna: Suna) -> None:
     assert status == 200 and body["project_id"] == pid
 
 
+async def test_some_versions_refuse_an_optimistic_start_in_a_known_project(make: Any) -> None:
+    suna = await make(shared_projects=False)
+    if suna.flavour == "api-2025":
+        return  # no optimistic starts
+    pid = str(uuid.uuid4())
+    form = {"prompt": "hi", "optimistic": "true", "project_id": pid}
+    first, _, _ = await suna.call("POST", f"{suna.p}/agent/start",
+                                  data={**form, "thread_id": str(uuid.uuid4())})  # fmt: skip
+    second, _, text = await suna.call("POST", f"{suna.p}/agent/start",
+                                      data={**form, "thread_id": str(uuid.uuid4())})  # fmt: skip
+    assert (first, second, text) == (200, 500, "Internal Server Error")
+
+
 # Accounts, auth, agents, models
 
 
