@@ -115,10 +115,14 @@ class Bench:
                VALUES ($1, 'bench', $2, $3, $4)""",
             team_id, f"t-{team_id}", workflow, plan)  # fmt: skip
         ids = [uuid.uuid4() for _ in range(count)]
+        # as a launch through the API records them: the agents' UUIDs, resolved at launch
+        agents = {a["agent_id"]: agent_uuid(DEV_ACCOUNT_ID, a["agent_id"])
+                  for a in workflow["agents"]}  # fmt: skip
         await self.pool.executemany(
-            """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow, plan)
-               VALUES ($1, 'bench', $2, 'queued', 'go', $3, $4)""",
-            [(i, team_id, workflow, plan) for i in ids])  # fmt: skip
+            """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow, plan,
+                                       agents)
+               VALUES ($1, 'bench', $2, 'queued', 'go', $3, $4, $5)""",
+            [(i, team_id, workflow, plan, agents) for i in ids])  # fmt: skip
         queue = ExecutionQueue(self.resources.redis)
         for i in ids:
             await queue.enqueue(str(i))
