@@ -22,6 +22,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -53,6 +54,8 @@ SIGNATURE_HEADER = "Renum-Signature"
 MAX_BACKOFF_S = 3600.0
 #: Deliveries one dispatcher claims per turn.
 BATCH = 20
+#: Deliveries one dispatcher has in flight at once, each on its own (and its own timeout).
+MAX_IN_FLIGHT = 50
 #: Characters of a response or error kept on an attempt.
 ERROR_CHARS = 500
 
@@ -202,6 +205,18 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _settled(in_flight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    """A done-callback: the delivery leaves ``in_flight``; a failure of its own is logged
+    (the row's lease expires and it is tried again)."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("webhook delivery failed: %s", type(task.exception()).__name__)
+
+    return done
+
+
 def backoff_s(attempt: int, base_s: float) -> float:
     """Delay before attempt ``attempt + 1``: base, 2 base, 4 base… capped at an hour."""
     return float(min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1)))
@@ -216,16 +231,35 @@ class WebhookDispatcher:
         self.poll_s = poll_s
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
+        """Deliver until cancelled: each claimed delivery is attempted in a task of its own,
+        so a receiver that answers slowly delays no other (up to MAX_IN_FLIGHT at once)."""
+        in_flight: set[asyncio.Task[None]] = set()
         async with self._session() as http:
-            while True:
-                try:
-                    sent = await self.deliver_due(http)
-                except Exception as exc:
-                    _log.warning("webhook turn failed: %s", type(exc).__name__)
-                    sent = 0
-                if not sent:
-                    await asyncio.sleep(self.poll_s)
+            try:
+                while True:
+                    rows: list[Any] = []
+                    free = MAX_IN_FLIGHT - len(in_flight)
+                    if free > 0:
+                        try:
+                            rows = await self._claim(min(BATCH, free))
+                        except Exception as exc:
+                            _log.warning("webhook turn failed: %s", type(exc).__name__)
+                    for row in rows:
+                        task = asyncio.create_task(self._attempt(http, row))
+                        in_flight.add(task)
+                        task.add_done_callback(_settled(in_flight))
+                    if len(rows) < BATCH or len(in_flight) >= MAX_IN_FLIGHT:
+                        # until a slot frees (full) or the next poll (nothing more due)
+                        poll = asyncio.ensure_future(asyncio.sleep(self.poll_s))
+                        try:
+                            await asyncio.wait({*in_flight, poll},
+                                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                        finally:
+                            poll.cancel()
+            finally:
+                for task in in_flight:
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
 
     def _session(self) -> aiohttp.ClientSession:
         resolver = None if self._settings.webhook_allow_private else _GuardedResolver()
@@ -234,9 +268,15 @@ class WebhookDispatcher:
         return aiohttp.ClientSession(connector=connector, timeout=timeout)
 
     async def deliver_due(self, http: aiohttp.ClientSession) -> int:
-        """Claim the due deliveries and attempt each once; how many were attempted."""
+        """Claim the due deliveries and attempt each once, waiting for all; how many."""
+        rows = await self._claim(BATCH)
+        await asyncio.gather(*(self._attempt(http, row) for row in rows))
+        return len(rows)
+
+    async def _claim(self, limit: int) -> list[Any]:
+        """Up to ``limit`` due deliveries, leased for one attempt (``attempts`` counted)."""
         lease_s = self._settings.webhook_timeout_s + 30
-        rows = await self._pool.fetch(
+        rows: list[Any] = await self._pool.fetch(
             """UPDATE webhook_deliveries d
                   SET attempts = attempts + 1,
                       next_attempt_at = now() + make_interval(secs => $2)
@@ -245,11 +285,10 @@ class WebhookDispatcher:
                               ORDER BY next_attempt_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
             RETURNING d.*""",
-            BATCH,
+            limit,
             lease_s,
         )
-        await asyncio.gather(*(self._attempt(http, row) for row in rows))
-        return len(rows)
+        return rows
 
     async def _prepare(self, row: Any) -> tuple[bytes, str]:
         payload = row["payload"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -42,12 +43,14 @@ def settings(settings: Settings) -> Settings:
 class Receiver:
     """A webhook endpoint on loopback that fails the first ``fail_first`` calls."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delay_s: float = 0.0) -> None:
         self.fail_first = fail_first
+        self.delay_s = delay_s
         self.calls: list[tuple[dict[str, str], bytes]] = []
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay_s)
         self.calls.append((dict(request.headers), await request.read()))
         if len(self.calls) <= self.fail_first:
             return web.Response(status=503, text="busy")
@@ -56,7 +59,12 @@ class Receiver:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    hook = Receiver(fail_first=1)
+    async with _serving(Receiver(fail_first=1)) as hook:
+        yield hook
+
+
+@contextlib.asynccontextmanager
+async def _serving(hook: Receiver) -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
     runner = web.AppRunner(app)
@@ -114,10 +122,10 @@ async def test_team_webhook_is_signed_retried_and_recorded(
     assert receiver.calls[0][1] == body  # the same summary on every attempt
 
 
-async def _launch_cancelled(api: ApiClient, receiver: Receiver) -> str:
+async def _launch_cancelled(api: ApiClient, receiver: Receiver, team: str = "hooked") -> str:
     """Launch with the receiver as webhook and cancel at once (a quick final status)."""
     receiver.fail_first = 0
-    team_id = await _team(api)
+    team_id = await _team(api, name=team)
     execution_id: str = (await launch(api, team_id, webhook_url=receiver.url))["execution_id"]
     async with api.http.post(
         api.url(f"/v1/executions/{execution_id}/cancel"), headers=api.auth()
@@ -139,6 +147,26 @@ async def test_launch_webhook_on_a_cancelled_execution(
         api.url(f"/v1/executions/{execution_id}/webhooks"), headers=other
     ) as resp:
         assert resp.status == 404
+
+
+async def test_a_slow_receiver_delays_no_other_delivery(
+    api: ApiClient, settings: Settings, receiver: Receiver, db: Any
+) -> None:
+    async with _serving(Receiver(delay_s=8.0)) as slow:
+        slowly = await _launch_cancelled(api, slow, "slow")
+        quickly = await _launch_cancelled(api, receiver)
+        dispatcher = WebhookDispatcher(db, settings, poll_s=0.05)
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            began = time.monotonic()
+            await _wait_delivery(api, quickly, "delivered")
+            assert time.monotonic() - began < 3.0  # not after the slow one's 8 s
+            assert slow.calls == []  # which is still being answered
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    assert (await get_json(api, f"/v1/executions/{slowly}/webhooks"))["items"][0]["state"] \
+        == "pending"  # cut short: tried again later
 
 
 async def test_private_targets_are_refused_without_the_setting(
