@@ -51,7 +51,8 @@ class AgentScript(BaseModel):
     agent_id: str
     name: str = ""
     answer: Any = "Done."
-    """Text (``{prompt}`` is replaced by the prompt) or any JSON value (sent encoded)."""
+    """Text (``{prompt}`` is replaced by the prompt, ``{key}`` by the first provider key the
+    start carried: an agent echoing it) or any JSON value (sent encoded)."""
     rule: KeywordRule | None = None
     """If set, replaces ``answer``."""
     latency_ms: float | tuple[float, float] = 0.0

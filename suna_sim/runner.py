@@ -186,7 +186,8 @@ async def execute(core: SimCore, run: SimRun, script: AgentScript, fate: str) ->
     if spike and rng.random() < spike:
         latency += run.faults.latency_spike_ms / 1000.0
     pause = latency / (script.llm_calls * script.chunks)
-    answer = script.render(run.prompt)
+    # an agent echoing what it was given: ``{key}`` is the first X-API-Key-<service> value
+    answer = script.render(run.prompt).replace("{key}", next(iter(run.key_headers.values()), ""))
     _status(core, thread, run, "thread_run_start")
     late: list[Callable[[], None]] = []
     for call in range(script.llm_calls):

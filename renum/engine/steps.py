@@ -308,8 +308,10 @@ class StepRunner:
         """
         deadline = time.monotonic() + step.options.timeout_s
         _ATTEMPT.set(_Attempt(ex.id, step.id))
+        sealed: tuple[Any, Any] = (None, None)  # the user's keys, as the attempt's row read them
         try:
             if opened is not None:  # its step_started went out with the earlier outcome
+                sealed = (opened.row["key_services"], opened.row["key_sealed"])
                 run = await self._ensure_run(ex, step, attempt, opened.row, deadline, keys)
             else:
                 if resumed:
@@ -323,6 +325,7 @@ class StepRunner:
                     except SunaError:
                         created = None  # _ensure_run makes it
                     row, events = await self._open(ex, step, attempt, prompt, created)
+                sealed = (row["key_services"], row["key_sealed"])
                 _, run = await asyncio.gather(  # step_started goes out while the run starts
                     self._events.publish(events),
                     self._ensure_run(ex, step, attempt, row, deadline, keys),
@@ -366,6 +369,8 @@ class StepRunner:
                 and output.has_answer:  # answered, billed, but its usage rows are not written
             usage = None  # yet (a batch writer flushing late): read again later
         answer = output.answer if output is not None else None
+        if answer and sealed[0]:  # an agent or provider may echo a key: never recorded
+            answer = self._without_keys(ex, answer, *sealed)
         if final == "completed" and output is None:  # over in Suna, but its answer is unknown
             _log.warning("run %s of %s/%s completed but its output could not be read; its"
                          " usage will be read again later", run_id, ex.id, step.id)  # fmt: skip
@@ -744,6 +749,21 @@ class StepRunner:
         reason = "suna_throttled" if isinstance(exc, SunaRateLimitedError) else "suna_unreachable"
         await self._events.emit(attempt.execution_id, "step_waiting", {
             "step_id": attempt.step_id, "reason": reason, "error": exc.code})  # fmt: skip
+
+    def _without_keys(
+        self, ex: Execution, text: str, services: list[str], sealed: list[bytes]
+    ) -> str:
+        """An answer without any of the user's keys in it (values that could be keys: a
+        short or spaced value is not looked for, it would mangle the answer).
+
+        Keys that cannot be opened cannot have reached Suna either: the text stays."""
+        if self._key_ring is None:
+            return text
+        try:
+            keys = open_sealed(self._key_ring, ex.user_id, services, sealed)
+        except CredentialError:
+            return text
+        return scrub(text, (v for v in keys.values() if plausible_key(v)))
 
     async def _scrubbed(self, ex: Execution, text: str) -> str:
         """Text Suna (or a provider) wrote, without any of the user's keys in it."""

@@ -24,6 +24,13 @@ WORKFLOW = {"type": "parallel", "agents": [
 ]}  # fmt: skip
 
 
+#: The agents answer with what they were given: a provider echoing the key it refused.
+ECHOING = {"agents": [
+    {"agent_id": "researcher", "answer": "the provider said: invalid key {key}",
+     "model": "openai/gpt-5-mini"},
+    {"agent_id": "analyst", "answer": "Analysis: {prompt} (key {key})"}]}  # fmt: skip
+
+
 class Responses:
     """Every API response body of the test, as text."""
 
@@ -72,6 +79,7 @@ async def _every_redis_value(redis: aioredis.Redis) -> list[str]:
     return texts
 
 
+@pytest.mark.sim(agents=ECHOING)
 @pytest.mark.parametrize("forward", [False, True], ids=["forwarding-off", "forwarding-on"])
 async def test_the_canary_is_only_in_the_outbound_header(
     api: ApiClient, engine: Engine, sim: SunaSimulator, db: Any, redis: aioredis.Redis,
@@ -109,6 +117,9 @@ async def test_the_canary_is_only_in_the_outbound_header(
         await api_calls.call("GET", path)
     _, alice_view = await api_calls.call("GET", f"/v1/executions/{execution_id}")
     assert '"status":"completed"' in alice_view
+    # the agents echoed what they were given: with forwarding on, the key, recorded as ***
+    assert "the provider said: invalid key" in alice_view
+    assert ("invalid key ***" in alice_view) == forward
     _, bob_view = await api_calls.call("GET", f"/v1/executions/{bob_execution}", user="bob")
     await api_calls.call("GET", f"/v1/executions/{bob_execution}/events", user="bob")
     if forward:  # opening alice's ciphertext as bob's fails, naming no value
