@@ -104,8 +104,10 @@ class KeyRing:
                     f"{where} ({key_id}) must be {KEY_BYTES} bytes of base64 "
                     f"(generate one with `renum keys generate`)"
                 )
-            if len(set(key)) < 8:
-                raise ConfigurationError(f"{where} ({key_id}) looks like a placeholder")
+            if len(set(key)) < 16 or all(0x20 <= b < 0x7F for b in key):
+                raise ConfigurationError(
+                    f"{where} ({key_id}) is not random bytes (a placeholder, a pattern or "
+                    "typed text): generate one with `renum keys generate`")  # fmt: skip
             keys.append((key_id, key))
         return cls(tuple(keys))
 

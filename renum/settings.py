@@ -29,8 +29,16 @@ __all__ = ["PLACEHOLDER_SECRETS", "Settings"]
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "dev", "test", "password", "placeholder", "xxx"}
 )
+#: Secrets published in documentation and examples: known to anyone, so never secret.
+PUBLISHED_SECRETS = frozenset({
+    "super-secret-jwt-token-with-at-least-32-characters-long",  # the Supabase CLI's
+    "your-super-secret-jwt-token-with-at-least-32-characters-long",  # Supabase self-hosting
+    "suna-sim-development-jwt-secret-not-for-production",  # the simulator's development one
+})  # fmt: skip
 #: HS256 needs at least this many bytes of secret to be worth anything.
 MIN_SECRET_LENGTH = 32
+#: A secret with fewer distinct characters than this was not drawn at random.
+MIN_DISTINCT_CHARS = 10
 
 
 class Settings(BaseSettings):
@@ -239,17 +247,26 @@ class Settings(BaseSettings):
             problems.append(exc.detail)
         if not self.jwt_secret and not self.jwt_public_key:
             problems.append("RENUM_JWT_SECRET (or RENUM_JWT_PUBLIC_KEY) is not set")
-        elif self.jwt_secret is not None and _is_placeholder(self.jwt_secret):
-            problems.append(
-                "RENUM_JWT_SECRET looks like a placeholder "
-                f"(use at least {MIN_SECRET_LENGTH} random characters)"
-            )
+        elif self.jwt_secret is not None and (why := weak_secret(self.jwt_secret)):
+            problems.append(f"RENUM_JWT_SECRET {why}")
+        if self.suna_jwt_secret is not None and (why := weak_secret(self.suna_jwt_secret)):
+            problems.append(f"SUNA_JWT_SECRET {why} (prefer SUNA_API_KEY, an account API key)")
         if problems:
             raise ConfigurationError("; ".join(problems))
 
 
-def _is_placeholder(value: str) -> bool:
-    return value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH
+def weak_secret(value: str) -> str | None:
+    """Why ``value`` is no secret (a placeholder, published, short, not random), or None."""
+    advice = f"use at least {MIN_SECRET_LENGTH} random characters"
+    if value.strip().lower() in PLACEHOLDER_SECRETS:
+        return f"looks like a placeholder ({advice})"
+    if value.strip() in PUBLISHED_SECRETS:
+        return f"is a published example value, known to anyone ({advice})"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is too short ({advice})"
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        return f"is not random: {len(set(value))} distinct characters ({advice})"
+    return None
 
 
 def dev_secret(data_dir: Path, name: str, *, nbytes: int = 32) -> tuple[str, bool]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from renum.errors import ConfigurationError
+from renum.keys import KeyRing
 from renum.settings import Settings, dev_secret
 
 
@@ -31,7 +34,28 @@ def test_dev_mode_accepts_anything() -> None:
 
 
 def test_real_secret_accepted() -> None:
-    Settings(RENUM_JWT_SECRET="x" * 48).check_secrets()
+    Settings(RENUM_JWT_SECRET=secrets.token_urlsafe(48)).check_secrets()
+
+
+@pytest.mark.parametrize(("variable", "value", "why"), [
+    ("RENUM_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long", "published"),
+    ("RENUM_JWT_SECRET", "x" * 48, "not random"),
+    ("RENUM_JWT_SECRET", "abababababababababababababababababab", "not random"),
+    ("SUNA_JWT_SECRET", "suna-sim-development-jwt-secret-not-for-production", "published"),
+    ("SUNA_JWT_SECRET", "changeme", "placeholder"),
+])  # fmt: skip
+def test_known_and_weak_secrets_are_refused_by_name(variable: str, value: str, why: str) -> None:
+    settings = Settings(**{"RENUM_JWT_SECRET": secrets.token_urlsafe(48), variable: value})
+    with pytest.raises(ConfigurationError, match=rf"{variable} .*{why}"):
+        settings.check_secrets()
+
+
+@pytest.mark.parametrize("key", [b"0123456789abcdef0123456789abcdef", bytes(range(8)) * 4])
+def test_master_keys_that_are_not_random_bytes_are_refused(key: bytes) -> None:
+    spec = "k1:" + base64.b64encode(key).decode()
+    with pytest.raises(ConfigurationError, match=r"RENUM_MASTER_KEYS entry 1 .*not random"):
+        KeyRing.parse(spec)
+    KeyRing.parse("k1:" + base64.b64encode(os.urandom(32)).decode())  # a real one is fine
 
 
 def test_dev_secret_is_created_once_and_private(tmp_path: Path) -> None:
