@@ -14,6 +14,7 @@ from renum.api import metrics as metrics_routes
 from renum.api import usage as usage_routes
 from renum.api import webhooks as webhook_routes
 from renum.api import ws as ws_routes
+from renum.api.bodies import BodyLimits
 from renum.errors import install_error_handlers
 from renum.resources import open_resources
 from renum.settings import Settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         openapi_tags=docs.TAGS,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimits)  # bounded and strict bodies, before routes and auth
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(teams.router)
