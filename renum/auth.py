@@ -62,8 +62,16 @@ def verify_token(token: str, settings: Settings) -> Principal:
         raise AuthenticationError(f"The bearer token lacks the {exc.claim!r} claim") from None
     except jwt.PyJWTError:
         raise AuthenticationError("The bearer token does not verify") from None
+    exp = claims["exp"]
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise AuthenticationError("The bearer token's 'exp' claim is not a number")
+    if exp - time.time() > settings.jwt_max_lifetime_s:
+        raise AuthenticationError(
+            f"The bearer token is valid for longer than {settings.jwt_max_lifetime_s:g} s "
+            "(RENUM_JWT_MAX_LIFETIME_S)")  # fmt: skip
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > 256:
+    if (not isinstance(sub, str) or not sub.strip() or len(sub) > 256
+            or any(ord(c) < 32 or ord(c) == 127 for c in sub)):  # fmt: skip
         raise AuthenticationError("The bearer token's 'sub' claim is not a user id")
     return Principal(user_id=sub, is_admin=_role(claims) == "admin")
 

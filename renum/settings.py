@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RENUM_JWT_AUDIENCE"),
         description="Required `aud` claim, if any (Supabase uses `authenticated`).",
     )
+    jwt_max_lifetime_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        validation_alias=AliasChoices("RENUM_JWT_MAX_LIFETIME_S"),
+        description="Longest a bearer token may still be valid for (its `exp` from now).",
+    )
     master_keys: str | None = Field(
         default=None,
         validation_alias=AliasChoices("RENUM_MASTER_KEYS"),

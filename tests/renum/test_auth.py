@@ -65,6 +65,9 @@ def test_admin_role(role_claims: dict[str, Any]) -> None:
         (jwt.encode(_claims(), None, algorithm="none"), "'none'"),
         ("not-a-jwt", "malformed"),
         (jwt.encode(_claims(), SECRET, algorithm="HS512"), "'HS512'"),
+        (_hs(exp=str(int(time.time()) + 60)), "'exp' claim is not a number"),
+        (_hs(exp=int(time.time()) + 400 * 86400), "longer than"),
+        (_hs(sub="alice\nadmin"), "user id"),
     ],
     ids=[
         "expired",
@@ -76,6 +79,9 @@ def test_admin_role(role_claims: dict[str, Any]) -> None:
         "alg-none",
         "garbage",
         "alg-not-allowed",
+        "exp-as-text",
+        "exp-too-far",
+        "sub-control-char",
     ],
 )
 def test_bad_tokens_are_refused(token: str, reason: str) -> None:
