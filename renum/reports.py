@@ -90,9 +90,19 @@ class UsageReport:
         writer.writerow([self.group_by, *_COUNTS[:-1], "cost_usd", "unpriced_runs"])
         lines = [(r.key or "", r) for r in self.rows] + [("TOTAL", self.totals)]
         for key, row in lines:
-            writer.writerow([key, *(getattr(row, n) for n in _COUNTS[:-1]), row.cost_usd,
-                             row.unpriced_runs])  # fmt: skip
+            writer.writerow([_cell(key), *(getattr(row, n) for n in _COUNTS[:-1]),
+                             row.cost_usd, row.unpriced_runs])  # fmt: skip
         return out.getvalue()
+
+
+#: What a spreadsheet takes for the start of a formula in a cell.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula (a team,
+    agent or model name is user or Suna data) gets a leading apostrophe (OWASP)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def _instant(text: str, *, end: bool) -> datetime:

@@ -67,6 +67,19 @@ async def test_report_as_csv(api: ApiClient, db: Any) -> None:
     assert lines[-1]["input_tokens"] == "1000"
 
 
+async def test_a_csv_cell_never_starts_a_formula(api: ApiClient, db: Any) -> None:
+    """Agent and model names are user or Suna data: a spreadsheet must not run them."""
+    for run, agent in (("f1", "=HYPERLINK(\"http://x\")"), ("f2", "+1"), ("f3", "@SUM(A1)"),
+                       ("f4", "-2")):  # fmt: skip
+        await db.execute(
+            """INSERT INTO usage_log (suna_run_id, user_id, agent_id, model, created_at)
+               VALUES ($1, 'alice', $2, 'm', '2026-03-05T12:00:00Z')""", run, agent)
+    status, _, body = await _get(api, "from=2026-03-01&to=2026-03-31&group_by=agent&format=csv")
+    assert status == 200
+    cells = [r["agent"] for r in csv.DictReader(io.StringIO(body))][:-1]
+    assert sorted(cells) == ["'+1", "'-2", "'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]
+
+
 async def test_other_users_and_user_grouping_need_admin(api: ApiClient, db: Any) -> None:
     await _seed(db)
     assert (await _get(api, "from=2026-03-01&to=2026-03-31&user_id=bob"))[0] == 403
