@@ -193,7 +193,10 @@ async def create_execution(
                 user_id,
                 idempotency_key,
             )
-            if existing["team_id"] != team["id"] or existing["initial_prompt"] != initial_prompt:
+            same = (existing["team_id"], existing["initial_prompt"], existing["budget_usd"],
+                    existing["metadata"], existing["webhook_url"]) == (
+                team["id"], initial_prompt, budget_usd, metadata, webhook_url)  # fmt: skip
+            if not same:
                 raise ConflictError("This Idempotency-Key was already used for a different launch")
             return existing, False, None
         event = await record(conn, str(row["id"]), "execution_queued", {"team_id": str(team["id"])})

@@ -69,7 +69,7 @@ async def launch(
     pool: PoolDep,
     redis: RedisDep,
     accounts: SunaAccountsDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     """Record the execution and queue it; a retried launch with the same key returns it again.
 

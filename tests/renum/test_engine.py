@@ -111,6 +111,15 @@ async def test_idempotent_launch(api: ApiClient, engine: Engine, sim: SunaSimula
         headers={**api.auth(), **key},
     ) as resp:
         assert resp.status == 409
+    for other in ({"initial_prompt": "same", "metadata": {"n": 2}},  # same prompt, not the same
+                  {"initial_prompt": "same", "budget_usd": "1"}):  # fmt: skip
+        async with api.http.post(api.url(f"/v1/teams/{team_id}/executions"), json=other,
+                                 headers={**api.auth(), **key}) as resp:  # fmt: skip
+            assert resp.status == 409
+    async with api.http.post(api.url(f"/v1/teams/{team_id}/executions"),
+                             json={"initial_prompt": "same"},
+                             headers={**api.auth(), "Idempotency-Key": ""}) as resp:  # fmt: skip
+        assert resp.status == 422
     await engine.drain()
     assert sim.stats().runs_started == 3
 
