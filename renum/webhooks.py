@@ -32,7 +32,9 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from pydantic import AfterValidator, Field, StringConstraints
+from yarl import URL
 
+from renum.errors import RequestValidationProblem
 from renum.settings import Settings
 
 __all__ = [
@@ -76,6 +78,20 @@ def check_webhook_url(url: str) -> str:
     return url
 
 
+def refuse_blocked(url: str | None, settings: Settings) -> None:
+    """422 when a team or launch names a webhook at an address deliveries may not reach
+    (judged as the client reads the host), unless RENUM_WEBHOOK_ALLOW_PRIVATE."""
+    if url is None or settings.webhook_allow_private:
+        return
+    host = blocked_literal(url)
+    if host is not None:
+        raise RequestValidationProblem(
+            "The webhook URL points at a private or reserved address", errors=[
+                {"path": "/body/webhook_url", "code": "blocked_target",
+                 "message": f"{host} is not a public address (RENUM_WEBHOOK_ALLOW_PRIVATE "
+                            "allows it)"}])  # fmt: skip
+
+
 WebhookUrl = Annotated[
     Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_webhook_url)] | None,
     Field(examples=["https://example.com/hooks/renum"],
@@ -84,11 +100,43 @@ WebhookUrl = Annotated[
 """The `webhook_url` field of a team or a launch: http/https with a host, or null."""
 
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address reached through them: NAT64
+#: (well-known and local-use) and the deprecated IPv4-compatible form (``::a.b.c.d``).
+_EMBEDDING_V4 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48",
+                                                         "::/96"))  # fmt: skip
+
+
 def _blocked(address: str) -> bool:
+    """Whether deliveries may not reach ``address`` (any IPv4 it embeds is judged too)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and any(ip in net for net in _EMBEDDING_V4) and int(ip) > 1:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and _blocked(str(embedded)):
+            return True
     return not ip.is_global or ip.is_multicast
+
+
+def connect_host(url: str) -> str:
+    """The host as the HTTP client will connect to it: aiohttp's URLs (yarl) apply IDNA
+    and NFKC, so 127.0.0.1 written in fullwidth digits, or with ideographic full stops,
+    is the address 127.0.0.1."""
+    try:
+        return URL(url).host or ""
+    except (ValueError, UnicodeError):
+        return urlsplit(url).hostname or ""
+
+
+def blocked_literal(url: str) -> str | None:
+    """The address ``url`` names literally (as the client reads it) if deliveries may not
+    reach it, else None (a name is judged when it is resolved, at every delivery)."""
+    host = connect_host(url)
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    return host if _blocked(host) else None
 
 
 class _GuardedResolver(AbstractResolver):
@@ -333,14 +381,10 @@ class WebhookDispatcher:
         await self._record(row, started, int((time.monotonic() - t0) * 1000), status, error)
 
     def _check_literal(self, url: str) -> None:
-        host = urlsplit(url).hostname or ""
         if self._settings.webhook_allow_private:
             return
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return  # a name: the guarded resolver checks what it resolves to
-        if _blocked(host):
+        host = blocked_literal(url)  # a name: the guarded resolver checks what it resolves to
+        if host is not None:
             raise BlockedTargetError(f"{host} is a private or reserved address")
 
     async def _record(

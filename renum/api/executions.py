@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 import dsl
-from renum.api.deps import CurrentUser, PoolDep, RedisDep, SunaAccountsDep
+from renum.api.deps import CurrentUser, PoolDep, RedisDep, SettingsDep, SunaAccountsDep
 from renum.api.suna_agents import account_of, freeze_agents
 from renum.api.teams import _cursor
 from renum.budgets import require_user_budget_left
@@ -26,7 +26,7 @@ from renum.metrics import EXECUTIONS
 from renum.redis_keys import CANCEL_CHANNEL
 from renum.store import create_execution, encode_cursor, get_execution, get_team, list_executions
 from renum.store import step_runs as step_run_rows
-from renum.webhooks import WebhookUrl
+from renum.webhooks import WebhookUrl, refuse_blocked
 
 __all__ = ["cancel_execution", "router"]
 
@@ -69,6 +69,7 @@ async def launch(
     pool: PoolDep,
     redis: RedisDep,
     accounts: SunaAccountsDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     """Record the execution and queue it; a retried launch with the same key returns it again.
@@ -83,6 +84,7 @@ async def launch(
                 {"path": "/body/metadata", "code": "too_large", "message": "at most 16 KiB of JSON"}
             ],
         )
+    refuse_blocked(body.webhook_url, settings)
     team = await get_team(pool, user.user_id, team_id)
     plan = dsl.Plan.from_dict(team["plan"])
     budget = body.budget_usd if body.budget_usd is not None else plan.options.budget_usd

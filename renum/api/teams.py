@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 import dsl
-from renum.api.deps import CurrentUser, PoolDep, SunaAccountsDep
+from renum.api.deps import CurrentUser, PoolDep, SettingsDep, SunaAccountsDep
 from renum.api.suna_agents import account_of
 from renum.api.suna_agents import check_agents as check_workflow_agents
 from renum.errors import RequestValidationProblem
@@ -24,7 +24,7 @@ from renum.store import (
 )
 from renum.store import list_teams as list_team_rows
 from renum.suna_accounts import SunaAccounts
-from renum.webhooks import WebhookUrl
+from renum.webhooks import WebhookUrl, refuse_blocked
 
 __all__ = ["compile_workflow", "router"]
 
@@ -129,9 +129,10 @@ def _team_out(row: Any) -> TeamOut:
 )  # fmt: skip
 async def post_team(
     body: TeamIn, user: CurrentUser, pool: PoolDep, accounts: SunaAccountsDep,
-    response: Response, check_agents: CheckAgents = True,
+    settings: SettingsDep, response: Response, check_agents: CheckAgents = True,
 ) -> TeamOut:  # fmt: skip
     """Validate the workflow, plan it, check its agents in Suna, and store the team."""
+    refuse_blocked(body.webhook_url, settings)
     plan = await _compiled(body.workflow, user.user_id, pool, accounts, check_agents)
     row = await create_team(
         pool, user.user_id, name=body.name, description=body.description,
@@ -186,10 +187,11 @@ async def read_team(team_id: uuid.UUID, user: CurrentUser, pool: PoolDep) -> Tea
 )  # fmt: skip
 async def put_team(
     team_id: uuid.UUID, body: TeamIn, user: CurrentUser, pool: PoolDep,
-    accounts: SunaAccountsDep, check_agents: CheckAgents = True,
+    accounts: SunaAccountsDep, settings: SettingsDep, check_agents: CheckAgents = True,
 ) -> TeamOut:  # fmt: skip
     """Replace name, description and workflow (checked as on create); running executions are
     not affected."""
+    refuse_blocked(body.webhook_url, settings)
     plan = await _compiled(body.workflow, user.user_id, pool, accounts, check_agents)
     row = await update_team(
         pool, user.user_id, team_id, name=body.name, description=body.description,

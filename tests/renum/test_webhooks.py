@@ -12,17 +12,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from renum.app import create_app
 from renum.settings import Settings
 from renum.webhooks import (
     BlockedTargetError,
     WebhookDispatcher,
     _blocked,
     _GuardedResolver,
+    blocked_literal,
+    connect_host,
     sign,
     verify_signature,
 )
 from suna_sim import SunaSimulator
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, serve_app
 from tests.renum.conftest import Engine
 from tests.renum.helpers import get_json, launch
 
@@ -208,7 +211,48 @@ async def test_resolver_drops_private_answers() -> None:
     resolver = _GuardedResolver()
     with pytest.raises(BlockedTargetError):
         await resolver.resolve("localhost", 80)
+    for written in ("2130706433", "0177.0.0.1", "0x7f.1", "127.1"):  # what inet_aton reads
+        with pytest.raises(BlockedTargetError):
+            await resolver.resolve(written, 80)
     await resolver.close()
+
+
+#: Ways of writing a blocked address that a guard reading the URL one way and the client
+#: another would let through: Unicode digits and dots (IDNA/NFKC), IPv6 forms that embed
+#: an IPv4 address (mapped, IPv4-compatible, NAT64, 6to4, Teredo).
+BYPASSES = [
+    "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/hook",  # fullwidth digits
+    "http://127\u30020\u30020\u30021/hook",  # ideographic full stops
+    "http://\u2460\u2461\u2466.0.0.1/hook",  # circled digits
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[::127.0.0.1]/hook",
+    "http://[64:ff9b::7f00:1]/hook",
+    "http://[64:ff9b:1::a9fe:a9fe]/hook",
+    "http://[2002:7f00:1::]/hook",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
+    "http://[::ffff:a9fe:a9fe]/hook",  # 169.254.169.254, the metadata service
+]
+
+
+@pytest.mark.parametrize("url", BYPASSES)
+def test_bypass_forms_are_judged_as_the_client_connects(url: str) -> None:
+    assert blocked_literal(url) is not None, connect_host(url)
+
+
+@pytest.mark.parametrize("url", BYPASSES[:2] + BYPASSES[5:6])
+async def test_a_blocked_target_is_refused_when_the_team_or_launch_is_saved(
+    api: ApiClient, settings: Settings, url: str
+) -> None:
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    server, task, base_url = await serve_app(create_app(strict))
+    try:
+        body = {"name": "t", "workflow": WORKFLOW, "webhook_url": url}
+        async with api.http.post(base_url + "/v1/teams", json=body, headers=api.auth()) as resp:
+            assert resp.status == 422
+            assert (await resp.json())["errors"][0]["code"] == "blocked_target"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def test_signature_scheme() -> None:
