@@ -826,21 +826,25 @@ class StepRunner:
         if run is not None and run.is_terminal:
             return True, run
         await self._stop_quietly(suna, run_id)
-        try:
-            await suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
-        except SunaError as exc:
-            _log.warning("stopped run %s not seen over: %s", run_id, type(exc).__name__)
+        if await self._seen_over(suna, run_id) is None:
             return False, None
         return (await suna.routes()).lasting_stops, None
 
     async def _holds(self, suna: SunaClient, run_id: str) -> bool:
         """Whether a run just stopped by stop_attempt is over for good (see _stop)."""
-        try:
-            result = await suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
-        except SunaError as exc:
-            _log.warning("stopped run %s not seen over: %s", run_id, type(exc).__name__)
+        result = await self._seen_over(suna, run_id)
+        if result is None:
             return False
         return result.status != "stopped" or (await suna.routes()).lasting_stops
+
+    async def _seen_over(self, suna: SunaClient, run_id: str) -> RunResult | None:
+        """The end of a run just stopped, once Suna says it is over (None: not within
+        STOP_SETTLE_S, or Suna would not say)."""
+        try:
+            return await suna.wait_for_run(run_id, timeout_s=STOP_SETTLE_S)
+        except SunaError as exc:
+            _log.warning("stopped run %s not seen over: %s", run_id, type(exc).__name__)
+            return None
 
     async def stop_attempt(self, ex: Execution, step_id: str) -> None:
         """Stop whatever Suna runs the step's latest attempt has (cancel)."""
