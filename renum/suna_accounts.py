@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from suna_client import (
     SunaNotFoundError,
     SunaUnknownAgentError,
 )
+from suna_client.errors import is_uuid
 
 __all__ = [
     "AGENT_NAME_TTL_S",
@@ -40,7 +40,6 @@ __all__ = [
     "Account",
     "Caller",
     "SunaAccounts",
-    "is_uuid",
 ]
 
 #: The vault service under which a user's own Suna account API key is stored.
@@ -49,15 +48,6 @@ SUNA_KEY_SERVICE = "suna"
 SUNA_KEY_PATTERN = r"^pk_[A-Za-z0-9_-]+:sk_[A-Za-z0-9_-]+$"
 #: How long a resolved agent name is trusted before the account's agent list is read again.
 AGENT_NAME_TTL_S = 60.0
-
-
-def is_uuid(value: str) -> bool:
-    """Whether ``value`` is a UUID (an agent named by id rather than by name)."""
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

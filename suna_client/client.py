@@ -33,6 +33,7 @@ from .errors import (
     SunaTimeoutError,
     SunaUnknownAgentError,
     check_uuid,
+    is_uuid,
 )
 from .flavours import ROUTES, Flavour, FlavourSetting, Routes, probe
 from .models import (
@@ -555,11 +556,7 @@ class SunaClient:
     async def resolve_agent(self, agent: str, *, caller_token: str | None = None) -> str:
         """The UUID of ``agent``: itself if it is a UUID, else the one agent of the account
         with that exact name (:class:`SunaUnknownAgentError` for none or several)."""
-        try:
-            uuid.UUID(agent)
-        except ValueError:
-            pass
-        else:
+        if is_uuid(agent):
             return agent
         matches = await self.find_agents(agent, caller_token=caller_token)
         if len(matches) != 1:

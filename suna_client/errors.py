@@ -68,6 +68,7 @@ __all__ = [
     "SunaUnauthorizedError",
     "SunaUnknownAgentError",
     "check_uuid",
+    "is_uuid",
     "scrub",
     "status_error",
     "translate",
@@ -262,12 +263,19 @@ class SunaServerError(SunaStatusError):
     retryable = True
 
 
-def check_uuid(kind: str, value: str) -> str:
-    """``value`` if it is a UUID; :class:`SunaInvalidIdError` otherwise."""
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` is a UUID (what Suna's ids are; anything else it answers with 500)."""
     try:
         uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
-        raise SunaInvalidIdError(kind, str(value)) from None
+        return False
+    return True
+
+
+def check_uuid(kind: str, value: str) -> str:
+    """``value`` if it is a UUID; :class:`SunaInvalidIdError` otherwise."""
+    if not is_uuid(value):
+        raise SunaInvalidIdError(kind, str(value))
     return value
 
 

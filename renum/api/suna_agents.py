@@ -17,13 +17,14 @@ from typing import Any
 
 import dsl
 from renum.errors import CredentialError, RequestValidationProblem, SunaUnavailableError
-from renum.suna_accounts import Account, SunaAccounts, is_uuid
+from renum.suna_accounts import Account, SunaAccounts
 from suna_client import (
     SunaAgentsDisabledError,
     SunaError,
     SunaUnauthorizedError,
     SunaUnknownAgentError,
 )
+from suna_client.errors import is_uuid
 
 __all__ = ["account_of", "check_agents", "freeze_agents"]
 
