@@ -40,6 +40,7 @@ __all__ = [
     "Account",
     "Caller",
     "SunaAccounts",
+    "suna_key_sql",
 ]
 
 #: The vault service under which a user's own Suna account API key is stored.
@@ -48,6 +49,15 @@ SUNA_KEY_SERVICE = "suna"
 SUNA_KEY_PATTERN = r"^pk_[A-Za-z0-9_-]+:sk_[A-Za-z0-9_-]+$"
 #: How long a resolved agent name is trusted before the account's agent list is read again.
 AGENT_NAME_TTL_S = 60.0
+
+
+def suna_key_sql(execution: str) -> str:
+    """Column ``suna_key_sealed``: the sealed Suna key an execution (the table alias
+    ``execution``) runs with: the user's key as it was at launch (``suna_key_at``), NULL for
+    the service account or when the key was deleted or replaced since."""
+    return (f"(SELECT k.ciphertext FROM user_keys k WHERE {execution}.suna_account = 'user'"
+            f" AND k.user_id = {execution}.user_id AND k.service = '{SUNA_KEY_SERVICE}'"
+            f" AND k.updated_at = {execution}.suna_key_at) AS suna_key_sealed")  # fmt: skip
 
 
 @dataclass(frozen=True)

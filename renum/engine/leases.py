@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from renum.events import EVENTS_APPENDED, insert_events_sql
+from renum.suna_accounts import suna_key_sql
 
 __all__ = ["ACTIVE_STATUSES", "acquire", "driving_sql", "finish_set_sql", "held_sql", "release",
            "renew", "started_data"]  # fmt: skip
@@ -44,10 +45,7 @@ async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any
                  AND (e.lease_owner IS NULL OR e.lease_owner = $2 OR e.lease_expires_at < now())
            RETURNING e.id, e.user_id, e.team_id, e.status, e.initial_prompt, e.plan, e.budget_usd,
                      e.started_at, e.cancel_requested, prior.status AS prior_status,
-                     e.suna_account, e.agents, e.event_seq - 1 AS base,
-                     (SELECT k.ciphertext FROM user_keys k WHERE e.suna_account = 'user'
-                         AND k.user_id = e.user_id AND k.service = 'suna'
-                         AND k.updated_at = e.suna_key_at) AS suna_key_sealed),
+                     e.suna_account, e.agents, e.event_seq - 1 AS base, {suna_key_sql("e")}),
            {insert_events_sql("$1::uuid", if_queued.format("$5::text[]"),
                               if_queued.format("$6::jsonb"))}
         SELECT ev_seq.*, {EVENTS_APPENDED} FROM ev_seq""",

@@ -29,7 +29,7 @@ import logging
 from typing import Any
 
 from renum.errors import CredentialError
-from renum.suna_accounts import SunaAccounts
+from renum.suna_accounts import SunaAccounts, suna_key_sql
 from renum.usage import UsageLedger, UsageRow
 from renum.vault import services_of
 from suna_client import SunaClient, SunaError
@@ -50,7 +50,7 @@ def unread_sql(retry_s: str) -> str:
             f"usage_retry_at = now() + make_interval(secs => {retry_s}::float8)")  # fmt: skip
 
 
-_CLAIM = """
+_CLAIM = f"""
 UPDATE step_runs s
    SET usage_tries = s.usage_tries + 1,
        usage_retry_at = now() + make_interval(secs => $2 * power(2, s.usage_tries + 1))
@@ -62,9 +62,7 @@ UPDATE step_runs s
          ORDER BY usage_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING s.execution_id, s.step_id, s.attempt, s.agent_id, s.suna_run_id, s.suna_thread_id,
           s.usage_tries, s.usage_calls_seen, e.user_id, e.team_id, e.suna_account,
-          (SELECT k.ciphertext FROM user_keys k WHERE e.suna_account = 'user'
-              AND k.user_id = e.user_id AND k.service = 'suna'
-              AND k.updated_at = e.suna_key_at) AS suna_key_sealed"""
+          {suna_key_sql("e")}"""
 
 
 class UsageReconciler:
