@@ -396,7 +396,7 @@ class ExecutionDriver:
                        VALUES ($1, $2, $3, $4, $5, $6, now())
                        ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
                           SET status = EXCLUDED.status, finished_at = now(), updated_at = now(),
-                              error = coalesce(step_runs.error, EXCLUDED.error)
+                              error = coalesce(step_runs.error, '{}') || EXCLUDED.error
                         WHERE step_runs.status IN ('pending', 'running')""",
                     self.execution_id, step_id, attempt, status, step.agent_id,
                     {"code": reason, "message": reason.replace("_", " ")},

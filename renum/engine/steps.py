@@ -830,13 +830,6 @@ class StepRunner:
             return False, None
         return (await suna.routes()).lasting_stops, None
 
-    async def _holds(self, suna: SunaClient, run_id: str) -> bool:
-        """Whether a run just stopped by stop_attempt is over for good (see _stop)."""
-        result = await self._seen_over(suna, run_id)
-        if result is None:
-            return False
-        return result.status != "stopped" or (await suna.routes()).lasting_stops
-
     async def _seen_over(self, suna: SunaClient, run_id: str) -> RunResult | None:
         """The end of a run just stopped, once Suna says it is over (None: not within
         STOP_SETTLE_S, or Suna would not say)."""
@@ -892,11 +885,21 @@ class StepRunner:
             if not runs:
                 return
             run_id = runs[0].id
-        if await self._holds(ex.suna, run_id):  # the stop landed for good: its usage now
+        seen = await self._seen_over(ex.suna, run_id)
+        if seen is not None and (seen.status != "stopped"
+                                 or (await ex.suna.routes()).lasting_stops):  # fmt: skip
+            # over for good (see _stop): its usage now, and how it really ended
             _, usage = await self._output(ex, step, row["attempt"], run_id,
                                           row["suna_thread_id"])  # fmt: skip
             if usage is not None:
                 await self._ledger.record_row(usage)
+                if seen.status != "stopped":  # it ended before the stop could land
+                    await self._pool.execute(
+                        """UPDATE step_runs SET error = coalesce(error, '{}') ||
+                                  jsonb_build_object('suna_run_ended', $4::text)
+                            WHERE execution_id = $1 AND step_id = $2 AND attempt = $3""",
+                        ex.id, step.id, row["attempt"], seen.status,
+                    )  # fmt: skip
                 return
         await self._pool.execute(  # it cost tokens all the same: read it again later
             f"""UPDATE step_runs SET suna_run_id = coalesce(suna_run_id, $4), {unread_sql("$5")},
