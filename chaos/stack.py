@@ -114,6 +114,8 @@ class ChaosStack:
             DATABASE_URL=database_url, REDIS_URL=self.redis_url, RENUM_JWT_SECRET=JWT_SECRET,
             RENUM_DATA_DIR=self.dir / "data", SUNA_BASE_URL=sim.base_url,
             SUNA_JWT_SECRET=SIM_SECRET, RENUM_MASTER_KEYS=master_keys,
+            # one user launches every execution at once: the engine is tested, not the limits
+            RENUM_LAUNCH_BURST=1_000_000, RENUM_USER_QUEUED_MAX=1_000_000,
         )  # fmt: skip
         server, task, base_url = await _serve(create_app(settings))
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)

@@ -47,6 +47,7 @@ __all__ = [
     "RequestValidationProblem",
     "ServiceUnavailableError",
     "SunaUnavailableError",
+    "TooManyRequestsError",
     "install_error_handlers",
     "problem_response",
 ]
@@ -140,6 +141,19 @@ class SunaUnavailableError(ServiceUnavailableError):
     retry_after_s = 30
 
 
+class TooManyRequestsError(RenumError):
+    """A per-user rate or quota was reached: try again after ``retry_after_s``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, code: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        if code is not None:
+            self.code = code
+        self.retry_after_s = max(1, retry_after_s)
+
+
 def problem_response(
     status: int,
     code: str,
@@ -177,7 +191,7 @@ def _pointer(loc: Sequence[int | str]) -> str:
 def _renum_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RenumError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    if isinstance(exc, SunaUnavailableError):
+    if isinstance(exc, SunaUnavailableError | TooManyRequestsError):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return problem_response(
         exc.status,

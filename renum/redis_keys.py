@@ -2,7 +2,8 @@
 
 Redis holds only what can be rebuilt from PostgreSQL: the dispatch queue (the
 sweeper re-enqueues), the live event streams (replayed from the audit table),
-the shared context (rebuilt from its snapshot) and budget counters.
+the shared context (rebuilt from its snapshot), budget counters and the launch
+rate buckets (a lost bucket starts full).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "budget_spent_key",
     "context_key",
     "events_key",
+    "launch_bucket_key",
 ]
 
 #: Stream of execution ids to drive, read by the `workers` consumer group.
@@ -54,3 +56,8 @@ def budget_spent_key(scope: str) -> str:
 def budget_holds_key(scope: str) -> str:
     """Hash of a budget scope's reservations: hold id → ``<micro-dollars>:<expires ms>``."""
     return f"renum:budget:{scope}:holds"
+
+
+def launch_bucket_key(user_id: str) -> str:
+    """Hash of a user's launch token bucket: ``tokens`` and ``at`` (ms), see renum.ratelimit."""
+    return f"renum:launches:{user_id}"

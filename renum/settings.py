@@ -179,6 +179,37 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RENUM_CREDENTIAL_WAIT_S"),
         description="How long an execution waits for a key a step requires before failing.",
     )
+    user_concurrency: int = Field(
+        default=50, ge=1, validation_alias=AliasChoices("RENUM_USER_CONCURRENCY"),
+        description="Executions of one user queued for or driven by the workers at once; "
+        "the user's others wait, oldest first, so no user's backlog delays another's.",
+    )  # fmt: skip
+    user_queued_max: int = Field(
+        default=1000, ge=1, validation_alias=AliasChoices("RENUM_USER_QUEUED_MAX"),
+        description="Unfinished executions one user may have; a launch past it is a 429.",
+    )  # fmt: skip
+    launch_rate_per_s: float = Field(
+        default=10.0, gt=0, validation_alias=AliasChoices("RENUM_LAUNCH_RATE"),
+        description="Launches per second one user may make, sustained (a token bucket).",
+    )  # fmt: skip
+    launch_burst: int = Field(
+        default=100, ge=1, validation_alias=AliasChoices("RENUM_LAUNCH_BURST"),
+        description="Launches one user may make at once before RENUM_LAUNCH_RATE applies.",
+    )  # fmt: skip
+    max_prompt_chars: int = Field(
+        default=100_000, ge=1, le=1_000_000,
+        validation_alias=AliasChoices("RENUM_MAX_PROMPT_CHARS"),
+        description="Longest initial_prompt a launch may carry (characters).",
+    )  # fmt: skip
+    max_metadata_bytes: int = Field(
+        default=16_384, ge=2, validation_alias=AliasChoices("RENUM_MAX_METADATA_BYTES"),
+        description="Largest metadata object a launch may carry (bytes of JSON).",
+    )  # fmt: skip
+    retention_days: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("RENUM_RETENTION_DAYS"),
+        description="Days the events, contexts, prompts and answers of a finished execution "
+        "are kept; then the sweeper deletes them (its status, steps and usage stay).",
+    )  # fmt: skip
     db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
     db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
     step_cost_estimate_usd: Decimal = Field(

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from renum.dispatch import place_launch
 from renum.errors import ConflictError, NotFoundError
 from renum.events import Event, record
 
@@ -167,25 +168,32 @@ async def create_execution(
     suna_account: str = "service",
     suna_key_at: datetime | None = None,
     agents: dict[str, str] | None = None,
+    concurrency: int,
+    queued_max: int | None,
 ) -> tuple[Any, bool, Event | None]:
     """Insert a queued execution with its first event; (row, created, event).
 
     ``suna_account`` (``service`` or ``user``) and ``agents`` (names → UUIDs) are
-    what its steps will call Suna as, and with, fixed now. With an idempotency key
-    already used by this user, returns the earlier execution (created = False); a
-    different request under the same key is a 409.
+    what its steps will call Suna as, and with, fixed now. It is ``dispatched``
+    (to be enqueued by the caller) if the user has one of ``concurrency`` places
+    free, else it waits its turn (renum.dispatch); a user with ``queued_max``
+    unfinished executions is refused (None: a retried launch, not counted). With
+    an idempotency key already used by this user, returns the earlier execution
+    (created = False); a different request under the same key is a 409.
     """
     async with pool.acquire() as conn, conn.transaction():
+        dispatched = await place_launch(conn, user_id, concurrency=concurrency,
+                                        queued_max=queued_max)  # fmt: skip
         row = await conn.fetchrow(
             """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow,
                                        plan, budget_usd, metadata, idempotency_key, webhook_url,
-                                       suna_account, suna_key_at, agents)
-               VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                       suna_account, suna_key_at, agents, dispatched)
+               VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                DO NOTHING RETURNING *""",
             uuid.uuid4(), user_id, team["id"], initial_prompt, team["workflow"], team["plan"],
             budget_usd, metadata, idempotency_key, webhook_url, suna_account, suna_key_at,
-            agents or None,
+            agents or None, dispatched,
         )  # fmt: skip
         if row is None:
             existing = await conn.fetchrow(

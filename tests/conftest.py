@@ -151,6 +151,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         RENUM_JWT_SECRET=TEST_JWT_SECRET,
         RENUM_DATA_DIR=tmp_path / "data",
         RENUM_MASTER_KEYS=TEST_MASTER_KEYS,
+        RENUM_LAUNCH_BURST=100_000,  # tests launch in bursts; test_fairness.py tests the limit
     )
 
 

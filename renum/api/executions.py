@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 import dsl
 from renum.api.deps import CurrentUser, PoolDep, RedisDep, SettingsDep, SunaAccountsDep
@@ -19,11 +21,14 @@ from renum.api.suna_agents import account_of, freeze_agents
 from renum.api.teams import _cursor
 from renum.budgets import require_user_budget_left
 from renum.context import ContextStore
+from renum.dispatch import promote
 from renum.engine.queue import ExecutionQueue
 from renum.errors import RequestValidationProblem
 from renum.events import EventLog, record
 from renum.metrics import EXECUTIONS
+from renum.ratelimit import take_launch_token
 from renum.redis_keys import CANCEL_CHANNEL
+from renum.settings import Settings
 from renum.store import create_execution, encode_cursor, get_execution, get_team, list_executions
 from renum.store import step_runs as step_run_rows
 from renum.webhooks import WebhookUrl, refuse_blocked
@@ -31,6 +36,7 @@ from renum.webhooks import WebhookUrl, refuse_blocked
 __all__ = ["cancel_execution", "router"]
 
 router = APIRouter(prefix="/v1", tags=["executions"])
+_log = logging.getLogger("renum.api.executions")
 
 _STATUSES = ("queued", "running", "waiting_for_credentials", "completed", "failed", "cancelled",
              "budget_exceeded")  # fmt: skip
@@ -41,8 +47,9 @@ class LaunchIn(BaseModel):
     """What a launch says."""
 
     initial_prompt: str = Field(
-        min_length=1, max_length=200_000, examples=["Research the history of the transistor"]
-    )
+        min_length=1, max_length=1_000_000, examples=["Research the history of the transistor"],
+        description="At most RENUM_MAX_PROMPT_CHARS characters (100,000 by default).",
+    )  # fmt: skip
     budget_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=20,
                                        decimal_places=10)  # fmt: skip
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -76,22 +83,21 @@ async def launch(
 
     The execution runs as your own Suna account if you stored its key
     (``PUT /v1/keys/suna``), else as the service account; its agents' names are resolved
-    to UUIDs now and kept for the whole execution."""
-    if len(json.dumps(body.metadata)) > 16_384:
-        raise RequestValidationProblem(
-            "metadata is too large",
-            errors=[
-                {"path": "/body/metadata", "code": "too_large", "message": "at most 16 KiB of JSON"}
-            ],
-        )
+    to UUIDs now and kept for the whole execution. At most RENUM_USER_CONCURRENCY of
+    your executions are dispatched at once; the others wait their turn, oldest first
+    (`dispatch` in the answer says which). Launches are rate-limited per user (429 with
+    `Retry-After`), and so is the number of your unfinished executions."""
+    _refuse_oversized(body, settings)
     refuse_blocked(body.webhook_url, settings)
     team = await get_team(pool, user.user_id, team_id)
     plan = dsl.Plan.from_dict(team["plan"])
     budget = body.budget_usd if body.budget_usd is not None else plan.options.budget_usd
-    if idempotency_key is None or not await pool.fetchval(
+    retried = idempotency_key is not None and bool(await pool.fetchval(
         "SELECT 1 FROM executions WHERE user_id = $1 AND idempotency_key = $2",
-        user.user_id, idempotency_key,
-    ):  # a retried launch still gets its execution back  # fmt: skip
+        user.user_id, idempotency_key))  # fmt: skip
+    if not retried:  # a retried launch still gets its execution back
+        await take_launch_token(redis, user.user_id, rate_per_s=settings.launch_rate_per_s,
+                                burst=settings.launch_burst)  # fmt: skip
         await require_user_budget_left(pool, user.user_id)
     account = await account_of(accounts, pool, user.user_id)
     agents = await freeze_agents(accounts, account, team["plan"])
@@ -101,15 +107,42 @@ async def launch(
         webhook_url=body.webhook_url or team["webhook_url"],
         initial_context=dsl.build_context(plan, body.initial_prompt, {}),
         suna_account=account.caller.kind, suna_key_at=account.key_at, agents=agents,
+        concurrency=settings.user_concurrency,
+        queued_max=None if retried else settings.user_queued_max,
     )  # fmt: skip
+    content = {"execution_id": str(row["id"]), "status": row["status"],
+               "dispatch": "queued" if row["dispatched"] else "waiting_turn",
+               "links": _links(row["id"])}  # fmt: skip
     if created:
         assert event is not None
-        await EventLog(pool, redis).publish([event])
-        await ExecutionQueue(redis).enqueue(str(row["id"]))
-    content = {"execution_id": str(row["id"]), "status": row["status"],
-               "links": _links(row["id"])}  # fmt: skip
+        try:
+            await EventLog(pool, redis).publish([event])
+            if row["dispatched"]:
+                await ExecutionQueue(redis).enqueue(str(row["id"]))
+        except (RedisError, OSError) as exc:  # recorded: the sweeper will queue it
+            _log.warning("launch %s recorded, not queued: redis unavailable (%s)",
+                         row["id"], type(exc).__name__)  # fmt: skip
+            content["dispatch"] = "delayed"
+            content["detail"] = ("Recorded but not queued yet (Redis is unavailable): it "
+                                 "will be queued within a minute; do not launch it again")
     return JSONResponse(content, status_code=202 if created else 200,
                         headers={"Location": _links(row["id"])["self"]})  # fmt: skip
+
+
+def _refuse_oversized(body: LaunchIn, settings: Settings) -> None:
+    """422 for a prompt or metadata over this deployment's limits (the body limit is 2 MiB)."""
+    errors = []
+    if len(body.initial_prompt) > settings.max_prompt_chars:
+        errors.append({"path": "/body/initial_prompt", "code": "too_large",
+                       "message": f"at most {settings.max_prompt_chars} characters "
+                                  f"(RENUM_MAX_PROMPT_CHARS); got {len(body.initial_prompt)}"})
+    size = len(json.dumps(body.metadata).encode())
+    if size > settings.max_metadata_bytes:
+        errors.append({"path": "/body/metadata", "code": "too_large",
+                       "message": f"at most {settings.max_metadata_bytes} bytes of JSON "
+                                  f"(RENUM_MAX_METADATA_BYTES); got {size}"})  # fmt: skip
+    if errors:
+        raise RequestValidationProblem("the launch is too large", errors=errors)
 
 
 def _step_view(plan: dsl.Plan, rows: list[Any], usage: dict[tuple[str, int], Any]) -> list[Any]:
@@ -217,19 +250,24 @@ async def read_context(
 
 @router.post("/executions/{execution_id}/cancel", summary="Cancel an execution")
 async def cancel(
-    execution_id: uuid.UUID, user: CurrentUser, pool: PoolDep, redis: RedisDep
-) -> JSONResponse:
+    execution_id: uuid.UUID, user: CurrentUser, pool: PoolDep, redis: RedisDep,
+    settings: SettingsDep,
+) -> JSONResponse:  # fmt: skip
     """Idempotent: a finished execution is returned as it is; a queued one is cancelled at
     once; a running one is stopped by its worker (running Suna runs are stopped)."""
-    answer, code = await cancel_execution(pool, redis, user.user_id, execution_id)
+    answer, code = await cancel_execution(pool, redis, user.user_id, execution_id,
+                                          settings.user_concurrency)  # fmt: skip
     return JSONResponse(answer, status_code=code)
 
 
 async def cancel_execution(
-    pool: Any, redis: Any, user_id: str, execution_id: uuid.UUID
+    pool: Any, redis: Any, user_id: str, execution_id: uuid.UUID, concurrency: int
 ) -> tuple[dict[str, str], int]:
     """Cancel one of the user's executions (the route and the WebSocket's `stop`); the answer
-    and its HTTP status: 200 when final now, 202 while its worker stops it."""
+    and its HTTP status: 200 when final now, 202 while its worker stops it.
+
+    A queued execution ends here; one parked waiting for credentials is dispatched at once,
+    place or not, for a worker to stop it; the user's places are filled again after."""
     row = await get_execution(pool, user_id, execution_id)
     if row["status"] in _FINAL:
         return {"execution_id": str(execution_id), "status": row["status"]}, 200
@@ -258,6 +296,10 @@ async def cancel_execution(
                 )
             )
     await events.publish(recorded)
+    try:
+        await promote(pool, redis, user_id, concurrency)
+    except (RedisError, OSError) as exc:  # dispatched in PostgreSQL: the sweeper enqueues
+        _log.warning("cancel of %s: not enqueued (%s)", execution_id, type(exc).__name__)
     if done:
         EXECUTIONS.labels("cancelled").inc()
         return {"execution_id": str(execution_id), "status": "cancelled"}, 200

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from renum.api.deps import CurrentUser, PoolDep, RedisDep, SettingsDep, SunaAccountsDep
 from renum.auth import Principal
+from renum.dispatch import wake_parked
 from renum.errors import NotFoundError, RequestValidationProblem
 from renum.redis_keys import KEYS_CHANNEL
 from renum.suna_accounts import SUNA_KEY, SUNA_KEY_SERVICE, SunaAccounts
@@ -97,9 +98,10 @@ async def put(
         await _check_suna_key(accounts, owner, body.value)
     row, created = await put_key(pool, settings.key_ring, owner, service, body.value)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    try:
+    try:  # parked executions are dispatched again; driven ones hear the notice
+        await wake_parked(pool, redis, owner, settings.user_concurrency)
         await redis.publish(KEYS_CHANNEL, owner)
-    except RedisError as exc:  # waiting executions still see it on their next heartbeat
+    except (RedisError, OSError) as exc:  # heartbeats and the sweeper see the key soon
         _log.warning("could not announce a stored key: %s", type(exc).__name__)
     return _out(row)
 

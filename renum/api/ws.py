@@ -122,7 +122,8 @@ async def execution_ws(
             command = await websocket.receive_json()
             if isinstance(command, dict) and command.get("cmd") == "stop":
                 answer, _ = await cancel_execution(
-                    resources.pool, resources.redis, user.user_id, execution_id
+                    resources.pool, resources.redis, user.user_id, execution_id,
+                    resources.settings.user_concurrency,
                 )
                 await websocket.send_json(
                     {

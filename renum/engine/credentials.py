@@ -11,17 +11,24 @@ Wake-ups: ``PUT /v1/keys/{service}`` publishes the user id on Redis
 (:data:`~renum.redis_keys.KEYS_CHANNEL`); every worker's listener calls
 :meth:`CredentialGate.notify` on that user's drivers, and each worker
 heartbeat does too, so a lost pub/sub message costs one heartbeat, never the
-wait. Each wake-up re-checks PostgreSQL, the only source of truth.
+wait (for a parked execution, one sweep: renum.dispatch.promote_due). Each
+wake-up re-checks PostgreSQL, the only source of truth.
 
 After ``RENUM_CREDENTIAL_WAIT_S`` (counted from the first request of this
 attempt, also across a take-over) the step fails with
 ``credentials_timeout`` and the execution fails with the same code.
+
+An execution whose every running step waits here holds no worker slot for
+the wait: its driver *parks* it (renum.dispatch) until the keys are stored
+or the wait ends, and a worker picks it up again then; the wait is counted
+from the first request all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from typing import Any
 
@@ -45,9 +52,26 @@ class CredentialGate:
         self._worker_id = worker_id
         self._wait_s = wait_s
         self._changed = asyncio.Event()
-        self._waiting: set[str] = set()
+        self._waiting: dict[str, tuple[frozenset[str], float]] = {}  # step: (keys, deadline)
+        self._resumed = False  # driven again while it was waiting for credentials
+        self.began_waiting = asyncio.Event()
+        """Set each time a step begins waiting (the driver may park the execution)."""
         self.failure: dict[str, Any] | None = None
         """The execution's error once a step gave up waiting (``credentials_timeout``)."""
+
+    @property
+    def waiting(self) -> frozenset[str]:
+        """The steps waiting for keys now."""
+        return frozenset(self._waiting)
+
+    def wait_ends(self) -> float:
+        """When (``time.monotonic``) the first of the waiting steps gives up."""
+        return min(deadline for _keys, deadline in self._waiting.values())
+
+    async def any_provided(self) -> bool:
+        """Whether a waiting step has all its keys now (one stored as the wait was parked)."""
+        stored = await services_of(self._pool, self._user_id)
+        return any(keys <= stored for keys, _deadline in self._waiting.values())
 
     def notify(self) -> None:
         """The user's keys may have changed: every waiting step re-checks."""
@@ -55,7 +79,9 @@ class CredentialGate:
         changed.set()
 
     async def resume(self) -> None:
-        """On take-over: back to ``running``; steps still lacking keys will say so again."""
+        """On take-over (or after parking): back to ``running``; steps still lacking keys
+        will say so again, those whose keys came say ``credentials_provided``."""
+        self._resumed = True
         await self._pool.execute(
             """UPDATE executions SET status = 'running', updated_at = now()
                 WHERE id = $1 AND status = 'waiting_for_credentials' AND lease_owner = $2""",
@@ -70,9 +96,13 @@ class CredentialGate:
         changed = self._changed
         missing = required - await services_of(self._pool, self._user_id)
         if not missing or await self._attempt_began(step, attempt):
+            if not missing and self._resumed and await self._requested(step, attempt):
+                await self._provided(step, attempt)  # they came while it was parked
             return None  # (a take-over re-attaches to an attempt that began with its keys)
         waited_s = await self._start_waiting(step, attempt, missing)
         deadline = time.monotonic() + self._wait_s - waited_s
+        self._waiting[step.id] = (required, deadline)
+        self.began_waiting.set()
         try:
             while missing:
                 remaining = deadline - time.monotonic()
@@ -83,10 +113,21 @@ class CredentialGate:
                 changed = self._changed
                 missing = required - await services_of(self._pool, self._user_id)
         finally:
-            self._waiting.discard(step.id)
-        await self._set_status("credentials_provided", {
-            "step_id": step.id, "attempt": attempt, "services": sorted(required)})  # fmt: skip
+            self._waiting.pop(step.id, None)
+        await self._provided(step, attempt)
         return None
+
+    async def _provided(self, step: dsl.PlanStep, attempt: int) -> None:
+        await self._set_status("credentials_provided", {
+            "step_id": step.id, "attempt": attempt,
+            "services": sorted(step.options.requires_keys)})  # fmt: skip
+
+    async def _requested(self, step: dsl.PlanStep, attempt: int) -> bool:
+        return bool(await self._pool.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM execution_events
+                               WHERE execution_id = $1 AND type = 'credential_request'
+                                 AND data->>'step_id' = $2 AND (data->>'attempt')::int = $3)""",
+            self._execution_id, step.id, attempt))  # fmt: skip
 
     async def _attempt_began(self, step: dsl.PlanStep, attempt: int) -> bool:
         return bool(await self._pool.fetchval(
@@ -97,7 +138,7 @@ class CredentialGate:
     async def _start_waiting(self, step: dsl.PlanStep, attempt: int, missing: frozenset[str]
                              ) -> float:  # fmt: skip
         """Mark the execution waiting and ask for the keys; return seconds waited so far."""
-        self._waiting.add(step.id)
+        self._waiting[step.id] = (frozenset(step.options.requires_keys), math.inf)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """UPDATE executions SET status = 'waiting_for_credentials', updated_at = now()
@@ -159,7 +200,7 @@ class CredentialGate:
                 "step_id": step.id, "attempt": attempt, "suna_run_id": None, "error": error,
                 "will_retry": False})  # fmt: skip
         await self._events.publish([event])
-        self._waiting.discard(step.id)
+        self._waiting.pop(step.id, None)
         await self._set_status("credentials_timeout", {"step_id": step.id,
                                                       "services": services})  # fmt: skip
         return AttemptOutcome("failed", error=error, retryable=False)

@@ -42,6 +42,9 @@ __all__ = ["DriverDeps", "ExecutionDriver"]
 
 _log = logging.getLogger("renum.engine.driver")
 
+#: A wait for keys that ends sooner than this is waited out in place, not parked.
+PARK_MIN_S = 1.0
+
 _FINAL_EVENT = {
     "completed": "execution_completed",
     "failed": "execution_failed",
@@ -87,6 +90,8 @@ class ExecutionDriver:
         self._credentials = CredentialGate(deps.pool, deps.events, self.execution_id,
                                            self._ex.user_id, deps.worker_id,
                                            deps.credential_wait_s)  # fmt: skip
+        # Only a workflow with steps that require keys can wait for them, and park.
+        self._may_park = any(s.options.requires_keys for s in self._plan.steps)
 
     @property
     def user_id(self) -> str:
@@ -108,7 +113,8 @@ class ExecutionDriver:
     # --- the loop ------------------------------------------------------------
 
     async def run(self) -> str:
-        """Drive to a final status and return it (cancelling this task releases nothing)."""
+        """Drive to a final status and return it, or ``parked`` (cancelling this task
+        releases nothing)."""
         try:
             return await self._run()
         finally:
@@ -175,18 +181,68 @@ class ExecutionDriver:
                     error = (self._credentials.failure or self._failure_summary()
                              if decision.status == "failed" else None)  # fmt: skip
                     return await self._finalize(decision.status, error)
+                if self._only_waiting_for_keys() and await self._park(deadline):
+                    return "parked"
                 await self._wait_for_steps(cancel_wait, deadline)
         finally:
             cancel_wait.cancel()
 
     async def _wait_for_steps(self, cancel_wait: asyncio.Task[Any], deadline: float) -> None:
-        """Until a step ends, a cancel arrives or the deadline; then take in what ended."""
-        await asyncio.wait(
-            [*self._tasks.values(), cancel_wait],
-            timeout=max(0.0, deadline - time.monotonic()),
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        """Until a step ends, a cancel arrives or the deadline (or, in a workflow that may
+        park, a step begins waiting for keys); then take in what ended."""
+        waits: list[asyncio.Future[Any]] = [*self._tasks.values(), cancel_wait]
+        if self._may_park:
+            self._credentials.began_waiting.clear()
+            waits.append(asyncio.ensure_future(self._credentials.began_waiting.wait()))
+        await asyncio.wait(waits, timeout=max(0.0, deadline - time.monotonic()),
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        if self._may_park:
+            waits[-1].cancel()
         await self._collect()
+
+    def _only_waiting_for_keys(self) -> bool:
+        """Whether steps are running and every one of them waits for keys."""
+        return (self._may_park and bool(self._tasks)
+                and self._credentials.waiting >= set(self._tasks))  # fmt: skip
+
+    async def _park(self, deadline: float) -> bool:
+        """Every running step waits for keys: give the lease and the user's place up.
+
+        The execution stays ``waiting_for_credentials`` in PostgreSQL, undispatched,
+        until the first wait ends (or the execution's deadline): renum.dispatch hands
+        it to a worker again then, or as soon as the user stores a key or cancels it.
+        The waiting steps had begun nothing, so their tasks are simply dropped; each
+        asks again when the execution is driven again, its wait counted from the
+        first request. False (nothing changed) if a cancel came first, or the wait
+        ends within PARK_MIN_S.
+        """
+        until_s = min(self._credentials.wait_ends(), deadline) - time.monotonic()
+        if until_s < PARK_MIN_S:  # about to give up: not worth a round trip through the queue
+            return False
+        parked = await self._deps.pool.fetchval(
+            """UPDATE executions
+                  SET dispatched = false, parked_until = now() + make_interval(secs => $3),
+                      lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+                WHERE id = $1 AND lease_owner = $2 AND status = 'waiting_for_credentials'
+                  AND NOT cancel_requested
+            RETURNING id""",
+            self.execution_id, self._deps.worker_id, until_s,
+        )  # fmt: skip
+        if parked is None:
+            return False
+        if await self._credentials.any_provided():  # stored while it was parking: due now
+            await self._deps.pool.execute(
+                """UPDATE executions SET parked_until = now()
+                    WHERE id = $1 AND NOT dispatched AND parked_until > now()""",
+                self.execution_id)  # fmt: skip
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        _log.info("execution %s parked for up to %.0f s, waiting for keys",
+                  self.execution_id, until_s)  # fmt: skip
+        return True
 
     async def _collect(self) -> None:
         for step_id, task in list(self._tasks.items()):

@@ -24,6 +24,9 @@ ACTIVE_STATUSES = ("queued", "running", "waiting_for_credentials")
 async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any | None:
     """Take the lease if it is free, expired or already ours; return what a driver needs.
 
+    Only a dispatched execution is taken (renum.dispatch): an entry of one that was
+    parked since, or is waiting its turn, is stale.
+
     A queued execution is started by the same statement: status ``running``,
     ``started_at`` and its ``execution_started`` event, which the driver publishes
     (the row's ``prior_status`` is the status it had, with ``ev_base``/``ev_at``
@@ -41,7 +44,7 @@ async def acquire(pool: Any, execution_id: str, owner: str, ttl_s: float) -> Any
                                        ELSE e.started_at END,
                      event_seq = e.event_seq + (e.status = 'queued')::int
                 FROM prior
-               WHERE e.id = prior.id AND e.status = ANY($4::text[])
+               WHERE e.id = prior.id AND e.status = ANY($4::text[]) AND e.dispatched
                  AND (e.lease_owner IS NULL OR e.lease_owner = $2 OR e.lease_expires_at < now())
            RETURNING e.id, e.user_id, e.team_id, e.status, e.initial_prompt, e.plan, e.budget_usd,
                      e.started_at, e.cancel_requested, prior.status AS prior_status,

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from renum import metrics
 from renum.budgets import BudgetGuard
+from renum.dispatch import promote, promote_due
 from renum.engine import leases
 from renum.engine.driver import DriverDeps, ExecutionDriver
 from renum.engine.infra import is_infrastructure_error
@@ -135,6 +136,7 @@ class Worker:
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._drove = False  # whether this worker has taken an execution yet
         self._stopping = asyncio.Event()
+        self._user_concurrency = resources.settings.user_concurrency
         self._webhooks = WebhookDispatcher(resources.pool, resources.settings,
                                            poll_s=self.config.webhook_poll_s)  # fmt: skip
 
@@ -248,6 +250,8 @@ class Worker:
             status = await driver.run()
             _log.info("execution %s %s", execution_id, status)
             await self.queue.ack(entry.entry_id)
+            # it ended or parked: one of its user's places is free for the next one
+            await promote(self._pool, self._redis, driver.user_id, self._user_concurrency)
         except LeaseLostError:
             _log.warning("lost the lease of %s; another worker has it", execution_id)
             await self.queue.ack(entry.entry_id)
@@ -339,7 +343,7 @@ class Worker:
                 return 0
             rows = await conn.fetch(
                 """UPDATE executions SET updated_at = now()
-                    WHERE status = ANY($1::text[])
+                    WHERE status = ANY($1::text[]) AND dispatched
                       AND (lease_owner IS NULL OR lease_expires_at < now())
                       AND updated_at < now() - make_interval(secs => $2)
                 RETURNING id""",
@@ -349,6 +353,8 @@ class Worker:
             await self.queue.enqueue(str(row["id"]))
         if rows:
             _log.info("sweeper re-enqueued %d execution(s)", len(rows))
+        # executions waiting their turn or parked whose time came, and promotions lost
+        await promote_due(self._pool, self._redis, self._user_concurrency)
         return len(rows)
 
     async def _release_all(self) -> None:

@@ -51,6 +51,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path, sim: SunaSimulat
         SUNA_JWT_SECRET=SIM_SECRET,
         RENUM_SSE_HEARTBEAT_S=0.5,
         RENUM_MASTER_KEYS=TEST_MASTER_KEYS,
+        RENUM_LAUNCH_BURST=100_000,  # tests launch in bursts; test_fairness.py tests the limit
     )
 
 
