@@ -179,6 +179,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RENUM_CREDENTIAL_WAIT_S"),
         description="How long an execution waits for a key a step requires before failing.",
     )
+    condition_threads: int = Field(
+        default=2, ge=1, validation_alias=AliasChoices("RENUM_CONDITION_THREADS"),
+        description="Threads of one worker deciding workflows whose conditions scan fields.",
+    )  # fmt: skip
     db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
     db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
     step_cost_estimate_usd: Decimal = Field(
