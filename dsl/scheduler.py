@@ -137,8 +137,7 @@ class Scheduler:
         else:
             ready = [s.id for s in self.plan.steps if status[s.id] == "pending" and judge.ready(s)]
         slots = max(0, self.plan.options.max_concurrency - len(running))
-        finished = not ready and not running
-        finished = finished and not judge.fails
+        finished = not ready and not running and not judge.fails
         return Decision(
             tuple(ready[:slots]),
             tuple(judge.skips),
