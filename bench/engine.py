@@ -105,7 +105,7 @@ class Bench:
         return {"threads_per_attempt": round(stats["threads"] / max(1, attempts), 3),
                 "projects_per_attempt": round(stats["projects"] / max(1, attempts), 3)}
 
-    async def launch(self, workflow: dict[str, Any], count: int) -> list[str]:
+    async def launch(self, workflow: dict[str, Any], count: int, prompt: str = "go") -> list[str]:
         import dsl
 
         plan = dsl.compile(dsl.load(workflow)).to_dict()
@@ -121,8 +121,8 @@ class Bench:
         await self.pool.executemany(
             """INSERT INTO executions (id, user_id, team_id, status, initial_prompt, workflow, plan,
                                        agents)
-               VALUES ($1, 'bench', $2, 'queued', 'go', $3, $4, $5)""",
-            [(i, team_id, workflow, plan, agents) for i in ids])  # fmt: skip
+               VALUES ($1, 'bench', $2, 'queued', $3, $4, $5, $6)""",
+            [(i, team_id, prompt, workflow, plan, agents) for i in ids])  # fmt: skip
         queue = ExecutionQueue(self.resources.redis)
         for i in ids:
             await queue.enqueue(str(i))

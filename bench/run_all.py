@@ -38,6 +38,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "instructions": ["--runs", "250"],
     "suna_client": ["--runs", "200", "--detect-runs", "100", "--concurrent", "500"],
     "dsl": ["--runs", "200"],
+    "conditions": ["--flood", "30", "--samples", "1"],
 }
 #: A script that runs longer than this is stopped and reported as failed.
 SCRIPT_TIMEOUT_S = 1800

@@ -13,7 +13,7 @@ their defaults live in `dsl.options`, size limits in `dsl.options.LIMITS`.
 """
 
 from dsl.conditions import evaluate
-from dsl.errors import DslError, DslStateError, DslValidationError, Problem
+from dsl.errors import DslCostError, DslError, DslStateError, DslValidationError, Problem
 from dsl.model import (
     AllOf,
     AnyOf,
@@ -34,7 +34,7 @@ from dsl.options import LIMITS, Limits, RetryPolicy, StepOptions, WorkflowOption
 from dsl.plan import PLAN_VERSION, Plan, PlanStep, compile
 from dsl.prompts import render_prompt
 from dsl.results import ContextShape, StepResult, build_context, parse_result
-from dsl.scheduler import Decision, Scheduler, SkipReason, StepState, StepStatus
+from dsl.scheduler import Decision, Scheduler, SkipReason, StepState, StepStatus, Undecided
 from dsl.schema import json_schema
 from dsl.validate import load
 
@@ -49,6 +49,7 @@ __all__ = [
     "Condition",
     "ContextShape",
     "Decision",
+    "DslCostError",
     "DslError",
     "DslStateError",
     "DslValidationError",
@@ -70,6 +71,7 @@ __all__ = [
     "StepStatus",
     "TemplateInput",
     "TemplatePart",
+    "Undecided",
     "Workflow",
     "WorkflowOptions",
     "build_context",

@@ -3,8 +3,9 @@
 The one place that touches the `regex` module (mrab regex, which supports a
 matching timeout). A pattern is refused when it is too long, when its counted
 repetitions multiply beyond a bound (their compile cost grows with the
-product), or when it does not compile; a search gives up after
-`LIMITS.regex_timeout_s` and counts as no match.
+product), or when it does not compile. A search runs under a timeout and
+releases the GIL while it matches (`concurrent=True`), so a thread searching
+leaves the event loop's thread free to run.
 """
 
 from __future__ import annotations
@@ -38,14 +39,13 @@ def pattern_problem(pattern: str) -> tuple[str, str] | None:
     return None
 
 
-def search(pattern: str, subject: str) -> bool:
-    """Whether `pattern` occurs in `subject`; false for an over-long subject or a timeout."""
-    if len(subject) > LIMITS.max_match_subject_chars or pattern_problem(pattern) is not None:
-        return False
-    try:
-        return _compiled(pattern).search(subject, timeout=LIMITS.regex_timeout_s) is not None
-    except TimeoutError:
-        return False
+def search(pattern: str, subject: str, timeout_s: float) -> bool:
+    """Whether `pattern` (one `pattern_problem` accepts) occurs in `subject`.
+
+    Raises `TimeoutError` when the search takes longer than `timeout_s`.
+    """
+    found = _compiled(pattern).search(subject, timeout=timeout_s, concurrent=True)
+    return found is not None
 
 
 @lru_cache(maxsize=512)

@@ -6,8 +6,10 @@ Every exception that leaves `dsl` is a `DslError`::
     ├── DslValidationError        a workflow, condition or stored plan is invalid;
     │                             `.problems` lists every problem, each with a stable
     │                             `code`, a JSON-pointer `path` and a `message`
-    └── DslStateError             the engine handed in a state or context that does not
-                                  fit the plan (unknown step, missing result)
+    ├── DslStateError             the engine handed in a state or context that does not
+    │                             fit the plan (unknown step, missing result)
+    └── DslCostError              a condition could not be decided within its bounds
+                                  (`.bound` names the `Limits` field that was hit)
 
 `load()` raises nothing but `DslValidationError`, whatever it is given.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["DslError", "DslStateError", "DslValidationError", "Problem"]
+__all__ = ["DslCostError", "DslError", "DslStateError", "DslValidationError", "Problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +60,16 @@ class DslValidationError(DslError):
 
 class DslStateError(DslError):
     """The execution state or context given to the scheduler or renderer does not fit the plan."""
+
+
+class DslCostError(DslError):
+    """A condition would cost more than its bounds allow, so it is neither true nor false.
+
+    `bound` is the name of the `Limits` field that was hit (`condition_budget_s`,
+    `regex_timeout_s`, `max_condition_chars`, ...); the message says which
+    condition and by how much, for the operator who wrote it.
+    """
+
+    def __init__(self, bound: str, message: str) -> None:
+        self.bound = bound
+        super().__init__(message)

@@ -94,11 +94,18 @@ class Limits:
     max_regex_repeat: int = 1_000
     """Product of all counted repetitions (`{n}`, `{n,m}`) in a pattern; bounds compile cost."""
     max_regexes: int = 16
-    """`matches` conditions in one workflow; with the timeout, bounds one scheduler decision."""
+    """`matches` conditions in one workflow."""
     max_match_subject_chars: int = 100_000
-    """A longer subject never matches."""
+    """Longest string a `matches` searches; a longer one makes the condition too costly."""
     regex_timeout_s: float = 0.02
-    """Time one `matches` evaluation may take; on timeout the condition is false."""
+    """Time one `matches` search may take; past it the condition is too costly."""
+    max_condition_chars: int = 1_000_000
+    """Longest string a `contains` searches; a longer one makes the condition too costly."""
+    max_condition_items: int = 10_000
+    """Most items of an array a `contains` searches; more make the condition too costly."""
+    condition_budget_s: float = 0.05
+    """CPU time all conditions evaluated by one scheduler decision may take together;
+    the step being evaluated when it runs out (and any after it) is too costly."""
     max_timeout_s: float = 7 * 86_400.0
     """Upper bound of any `timeout_s`."""
     max_attempts: int = 10

@@ -12,6 +12,11 @@ Semantics:
   (`completed`, `failed`, `skipped`, `cancelled`). Then it is skipped with
   `input_missing` when a step it *needs* has no result, skipped with
   `condition_false` when a condition does not hold, and otherwise may start.
+- A condition that cannot be decided within its bounds (`DslCostError`, see
+  `dsl.conditions`) is neither true nor false: its step is not skipped (that
+  would take the branch the condition guards against) but goes to `fail`,
+  and the engine records it failed; its `on_failure` then applies. The
+  conditions of one decision share one CPU-time budget.
 - At most `max_concurrency` steps run at once (running ones count); ready
   steps start in plan order.
 - A step that failed with `on_failure: fail` ends the execution `failed`:
@@ -35,12 +40,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from dsl.conditions import evaluate
-from dsl.errors import DslStateError
+from dsl.conditions import SCANNING, Budget, evaluate
+from dsl.errors import DslCostError, DslStateError
+from dsl.model import AllOf, AnyOf, Compare, Condition, NotOf
 from dsl.plan import Plan, PlanStep
 from dsl.results import ContextShape, StepResult
 
-__all__ = ["Decision", "Scheduler", "SkipReason", "StepState", "StepStatus"]
+__all__ = ["Decision", "Scheduler", "SkipReason", "StepState", "StepStatus", "Undecided"]
 
 StepStatus = Literal["pending", "running", "completed", "failed", "skipped", "cancelled"]
 SkipReason = Literal["condition_false", "input_missing", "execution_failed"]
@@ -60,6 +66,19 @@ class StepState:
 
 
 @dataclass(frozen=True, slots=True)
+class Undecided:
+    """A step whose conditions could not be decided within their bounds: it fails."""
+
+    step_id: str
+    condition: int
+    """Position of the condition in the step's `conditions`."""
+    bound: str
+    """The `Limits` field that was hit."""
+    message: str
+    """What happened, naming the step, the condition and the bound."""
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the engine should do now."""
 
@@ -73,12 +92,16 @@ class Decision:
     """The execution's outcome is decided; nothing will start any more."""
     status: Literal["completed", "failed"] | None = None
     """The execution's final status when `finished`, else `None`."""
+    fail: tuple[Undecided, ...] = ()
+    """Steps to record as failed, their conditions too costly to decide."""
 
 
 class Scheduler:
     """Decides the next actions of one execution of `plan`; holds nothing but the plan."""
 
-    __slots__ = ("_dependants", "_fail_fast", "_ids", "_position", "context_shape", "plan")
+    __slots__ = (
+        "_dependants", "_fail_fast", "_ids", "_position", "context_shape", "plan", "scans"
+    )  # fmt: skip
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -92,6 +115,9 @@ class Scheduler:
             for dep in step.deps:
                 dependants[self._position[dep]].append(i)
         self._dependants = tuple(tuple(items) for items in dependants)
+        self.scans = any(_scans(c) for step in plan.steps for c in step.conditions)
+        """Whether a decision may scan fields (`contains`, `matches`): its cost then grows
+        with the results, up to the bounds, and the engine decides off its event loop."""
 
     def decide(self, state: Mapping[str, StepState], *, initial_prompt: str = "") -> Decision:
         """The decision for this state; `DslStateError` if it names a step not in the plan."""
@@ -111,13 +137,14 @@ class Scheduler:
         else:
             ready = [s.id for s in self.plan.steps if status[s.id] == "pending" and judge.ready(s)]
         slots = max(0, self.plan.options.max_concurrency - len(running))
-        finished = not ready and not running
+        finished = not ready and not running and not judge.fails
         return Decision(
             tuple(ready[:slots]),
             tuple(judge.skips),
             (),
             finished,
             "completed" if finished else None,
+            tuple(judge.fails),
         )
 
     def _round(self, judge: _Judge, status: Mapping[str, str]) -> list[str]:
@@ -129,8 +156,8 @@ class Scheduler:
             members: list[int] = []
             while frontier:
                 i = heapq.heappop(frontier)
-                value = status[steps[i].id]
-                if value in ("running", "completed", "failed") or judge.ready(steps[i]):
+                # (a step failed now is a member, as it will be when replayed)
+                if judge.ready(steps[i]) or status[steps[i].id] in _MEMBERS:
                     members.append(i)
                 else:  # skipped now or before: settled at this round boundary
                     self._settle(i, waiting, frontier)
@@ -151,7 +178,7 @@ class Scheduler:
 class _Judge:
     """Settles pending steps whose dependencies have settled: ready, or skipped (recorded)."""
 
-    __slots__ = ("_context", "prompt", "shape", "skips", "state", "status")
+    __slots__ = ("_budget", "_context", "fails", "prompt", "shape", "skips", "state", "status")
 
     def __init__(
         self,
@@ -162,7 +189,9 @@ class _Judge:
     ) -> None:
         self.shape, self.state, self.status, self.prompt = shape, state, status, prompt
         self.skips: list[tuple[str, SkipReason]] = []
+        self.fails: list[Undecided] = []
         self._context: dict[str, Any] | None = None
+        self._budget: Budget | None = None  # started by the first condition
 
     def ready(self, step: PlanStep) -> bool:
         """True if the pending `step` may start; False if it waits or was just skipped."""
@@ -173,9 +202,22 @@ class _Judge:
             return self._skip(step, "input_missing")
         if step.conditions:
             context = self._context if self._context is not None else self._build()
-            if not all(evaluate(condition, context) for condition in step.conditions):
-                return self._skip(step, "condition_false")
+            budget = self._budget = self._budget or Budget()
+            for i, condition in enumerate(step.conditions):
+                try:
+                    budget.left_s()
+                    holds = evaluate(condition, context, budget)
+                except DslCostError as exc:
+                    return self._fail(step, i, exc)
+                if not holds:
+                    return self._skip(step, "condition_false")
         return True
+
+    def _fail(self, step: PlanStep, i: int, exc: DslCostError) -> bool:
+        message = f"step {step.id}: condition {i + 1} could not be decided: {exc} ({exc.bound})"
+        self.fails.append(Undecided(step.id, i, exc.bound, message))
+        self.status[step.id] = "failed"
+        return False
 
     def _skip(self, step: PlanStep, reason: SkipReason) -> bool:
         self.skips.append((step.id, reason))
@@ -190,3 +232,15 @@ class _Judge:
         }
         self._context = self.shape.build(self.prompt, results)
         return self._context
+
+
+_MEMBERS: Final = frozenset({"running", "completed", "failed"})
+"""Statuses of a conditional round's members that are not pending."""
+
+
+def _scans(node: Condition) -> bool:
+    if isinstance(node, Compare):
+        return node.operator in SCANNING
+    if isinstance(node, AllOf | AnyOf):
+        return any(_scans(item) for item in node.items)
+    return isinstance(node, NotOf) and _scans(node.item)

@@ -210,6 +210,10 @@ class Settings(BaseSettings):
         description="Days the events, contexts, prompts and answers of a finished execution "
         "are kept; then the sweeper deletes them (its status, steps and usage stay).",
     )  # fmt: skip
+    condition_threads: int = Field(
+        default=2, ge=1, validation_alias=AliasChoices("RENUM_CONDITION_THREADS"),
+        description="Threads of one worker deciding workflows whose conditions scan fields.",
+    )  # fmt: skip
     db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
     db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
     step_cost_estimate_usd: Decimal = Field(

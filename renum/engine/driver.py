@@ -5,6 +5,11 @@ the same code path as a first run), asks ``Scheduler.decide``, records skips,
 starts step tasks, and waits for any of them, a cancel request or the
 workflow's deadline. Step tasks retry per the step's policy. Every outcome is
 in PostgreSQL before the next decision.
+
+A plan whose conditions scan fields (``contains``, ``matches``) is decided in
+the worker's condition threads, off the event loop, so one execution's costly
+conditions delay no other; a step whose condition is too costly to decide
+(``Decision.fail``) is recorded failed with ``condition_too_costly``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -65,6 +71,8 @@ class DriverDeps:
     """How long a step waits for keys it requires (RENUM_CREDENTIAL_WAIT_S)."""
     budgets: BudgetGuard | None = None
     """Reserves each attempt's estimated cost against the budgets (None: no budgets)."""
+    conditions: Executor | None = None
+    """Threads deciding plans whose conditions scan fields (None: asyncio's default)."""
 
 
 class ExecutionDriver:
@@ -165,9 +173,12 @@ class ExecutionDriver:
                         return await self._stop_over_budget()
                     await self._wait_for_steps(cancel_wait, deadline)
                     continue
-                decision = self._scheduler.decide(
-                    self._state, initial_prompt=self._ex.initial_prompt
-                )
+                decision = await self._decide()
+                if decision is None:  # the state moved while it was decided: again
+                    continue
+                if decision.fail:
+                    await self._record_undecided(decision.fail)
+                    continue
                 if decision.skip:
                     await self._record_settled(decision.skip, "skipped")
                     continue
@@ -383,8 +394,8 @@ class ExecutionDriver:
         if len(self._tasks) != 1 or self._cancel.is_set() or self._over_budget:
             return Followup()
         state = {**self._state, step_id: dsl.StepState("completed", result)}
-        decision = self._scheduler.decide(state, initial_prompt=self._ex.initial_prompt)
-        if decision.skip or decision.cancel:
+        decision = await self._decide(state)
+        if decision is None or decision.skip or decision.cancel or decision.fail:
             return Followup()
         if decision.finished:
             if decision.status != "completed":  # (a failure's summary is the loop's to write)
@@ -409,6 +420,51 @@ class ExecutionDriver:
             return Followup()
         return Followup(tuple(Opening(s, dsl.render_prompt(s, context), t, h)
                               for s, t, h in zip(steps, threads, holds, strict=True)))  # fmt: skip
+
+    async def _decide(self, state: dict[str, dsl.StepState] | None = None) -> dsl.Decision | None:
+        """The decision on ``state`` (the driver's own if None); None if it was decided in
+        a condition thread and meanwhile the driver's state moved (a step opened, a budget
+        refused, a cancel or the completion came): decide again."""
+        decide = partial(self._scheduler.decide, initial_prompt=self._ex.initial_prompt)
+        if not self._scheduler.scans:  # cheap whatever the results: decided here, at once
+            return decide(self._state if state is None else state)
+        seen = dict(self._state)  # (a copy: step tasks change the state while it is decided)
+        decision = await asyncio.get_running_loop().run_in_executor(
+            self._deps.conditions, decide, seen if state is None else state
+        )
+        alone = state is None or len(self._tasks) == 1  # (a followup's premise)
+        moved = (self._state != seen or self._completed or bool(self._over_budget)
+                 or self._cancel.is_set() or not alone)  # fmt: skip
+        return None if moved else decision
+
+    async def _record_undecided(self, items: tuple[dsl.Undecided, ...]) -> None:
+        """Record steps whose conditions were too costly to decide as failed (not retried)."""
+        async with self._deps.pool.acquire() as conn, conn.transaction():
+            events = []
+            for item in items:
+                step = self._plan.step(item.step_id)
+                attempt = self._attempts.get(item.step_id, 1)
+                error = {"code": "condition_too_costly", "message": item.message,
+                         "step_id": item.step_id, "condition": item.condition,
+                         "bound": item.bound}  # fmt: skip
+                await conn.execute(
+                    """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
+                                              error, finished_at)
+                       VALUES ($1, $2, $3, 'failed', $4, $5, now())
+                       ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
+                          SET status = 'failed', error = EXCLUDED.error, finished_at = now(),
+                              updated_at = now()
+                        WHERE step_runs.status IN ('pending', 'running')""",
+                    self.execution_id, item.step_id, attempt, step.agent_id,
+                    {**error, "retryable": False},
+                )  # fmt: skip
+                events.append(await record(conn, self.execution_id, "step_failed", {
+                    "step_id": item.step_id, "attempt": attempt, "suna_run_id": None,
+                    "error": error, "will_retry": False}))  # fmt: skip
+                self._errors[item.step_id] = error
+        await self._deps.events.publish(events)
+        for item in items:
+            self._state[item.step_id] = dsl.StepState("failed", error=item.message)
 
     async def _release(self, hold: Hold | None) -> None:
         if hold is None or self._deps.budgets is None:

@@ -21,7 +21,8 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 from redis.exceptions import RedisError
 
@@ -131,6 +132,7 @@ class Worker:
         self._deps = DriverDeps(resources.pool, events, runner, self.worker_id,
                                 credential_wait_s=resources.settings.credential_wait_s,
                                 budgets=budgets)  # fmt: skip
+        self._condition_threads = resources.settings.condition_threads
         self._drivers: dict[str, ExecutionDriver] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(self.config.concurrency)
@@ -152,6 +154,9 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop` (or, in burst mode, until there is nothing to do)."""
         await self.queue.ensure_group()
+        # few threads: a flood of costly conditions queues for them, the event loop runs on
+        conditions = ThreadPoolExecutor(self._condition_threads, "renum-conditions")
+        self._deps = replace(self._deps, conditions=conditions)
         loops = [asyncio.create_task(c) for c in (self._heartbeat(), self._listen(),
                                                   self._sweep(), self._webhooks.run())]  # fmt: skip
         try:
@@ -162,6 +167,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self._release_all()
+            conditions.shutdown(wait=False, cancel_futures=True)  # a decision ends in its budget
 
     # --- consume -------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import pytest
 
 import dsl
 from dsl import LIMITS
+from dsl.conditions import Budget
 
 CONTEXT: dict[str, Any] = {
     "initial_prompt": "My invoice is wrong, URGENT",
@@ -142,23 +143,57 @@ def test_run_time_surprises_are_false_never_exceptions() -> None:
     assert not dsl.evaluate({"field": "results.s.n", "operator": "gt", "value": 1}, odd_context)
 
 
-def test_a_catastrophic_pattern_returns_quickly() -> None:
+def test_a_catastrophic_pattern_is_too_costly_and_says_so_quickly() -> None:
     context = {"initial_prompt": "a" * 5_000 + "!"}
-    for pattern in ["(a+)+$", "(a|aa)+$", "(a|a)*b", "^(\\w+\\s?)*$"]:
-        started = time.perf_counter()
-        result = dsl.evaluate(
-            {"field": "initial_prompt", "operator": "matches", "value": pattern}, context
-        )
-        elapsed = time.perf_counter() - started
-        assert result is False
-        assert elapsed < 0.5, (pattern, elapsed)
+    for pattern in ["(a+)+$", "(a|aa)+$", "^(\\w+\\s?)*$"]:
+        leaf = {"field": "initial_prompt", "operator": "matches", "value": pattern}
+        for condition in (leaf, {"not": leaf}):  # neither true nor false
+            started = time.perf_counter()
+            with pytest.raises(dsl.DslCostError) as caught:
+                dsl.evaluate(condition, context)
+            elapsed = time.perf_counter() - started
+            assert caught.value.bound == "regex_timeout_s"
+            assert "initial_prompt" in str(caught.value)
+            assert elapsed < 0.5, (pattern, elapsed)
 
 
-def test_an_over_long_subject_never_matches() -> None:
-    context = {"initial_prompt": "x" * (LIMITS.max_match_subject_chars + 1)}
-    assert not dsl.evaluate(
-        {"field": "initial_prompt", "operator": "matches", "value": "x"}, context
-    )
+@pytest.mark.parametrize(
+    ("operator", "value", "bound"),
+    [
+        ("matches", "x" * (LIMITS.max_match_subject_chars + 1), "max_match_subject_chars"),
+        ("contains", "x" * (LIMITS.max_condition_chars + 1), "max_condition_chars"),
+        ("not_contains", "x" * (LIMITS.max_condition_chars + 1), "max_condition_chars"),
+        ("contains", ["x"] * (LIMITS.max_condition_items + 1), "max_condition_items"),
+    ],
+)
+def test_a_field_over_its_size_bound_is_too_costly(operator: str, value: Any, bound: str) -> None:
+    context = {"results": {"s": {"big": value}}}
+    with pytest.raises(dsl.DslCostError) as caught:
+        dsl.evaluate({"field": "results.s.big", "operator": operator, "value": "y"}, context)
+    assert caught.value.bound == bound
+    assert f"{len(value):,}" in str(caught.value)
+
+
+def test_a_field_at_its_size_bound_is_evaluated() -> None:
+    context = {"results": {"s": {"big": "x" * LIMITS.max_condition_chars}}}
+    assert dsl.evaluate({"field": "results.s.big", "operator": "contains", "value": "xx"}, context)
+    assert dsl.evaluate({"field": "results.s.big", "operator": "exists"}, context)
+
+
+def test_a_spent_budget_stops_the_evaluations_that_share_it() -> None:
+    budget = Budget(0.03)
+    condition = {"field": "initial_prompt", "operator": "matches", "value": "(a|aa)+$"}
+    context = {"initial_prompt": "a" * 5_000 + "!"}
+    bounds = []
+    for _ in range(4):
+        with pytest.raises(dsl.DslCostError) as caught:
+            dsl.evaluate(condition, context, budget)
+        bounds.append(caught.value.bound)
+    assert bounds[0] == "regex_timeout_s"
+    assert bounds[-1] == "condition_budget_s"
+    with pytest.raises(dsl.DslCostError):  # even a cheap scan, once the budget is spent
+        dsl.evaluate({"field": "initial_prompt", "operator": "contains", "value": "a"}, context,
+                     budget)  # fmt: skip
 
 
 def test_the_pattern_really_is_catastrophic_so_the_bound_is_what_saves_us() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -266,3 +267,54 @@ def test_a_whole_run_of_the_seed_conditional(drive: Any, category: str | None) -
     )
     assert started == expected
     assert decision.status == "completed"
+
+
+CATASTROPHIC = {"field": "initial_prompt", "operator": "matches", "value": "(a|aa)+$"}
+HOSTILE_PROMPT = "a" * 5_000 + "!"
+
+
+def test_a_condition_too_costly_to_decide_fails_its_step_not_skips_it() -> None:
+    s = scheduler(
+        "parallel",
+        {"agent_id": "guarded", "conditions": [{"not": CATASTROPHIC}], "on_failure": "continue"},
+        {"agent_id": "plain"},
+    )
+    assert s.scans
+    decision = decide(s, HOSTILE_PROMPT)
+    assert [(u.step_id, u.condition, u.bound) for u in decision.fail] == [
+        ("guarded", 0, "regex_timeout_s")
+    ]
+    assert "step guarded: condition 1" in decision.fail[0].message
+    assert decision.skip == () and decision.start == ("plain",) and not decision.finished
+    # recorded failed, it is settled like any failure: on_failure applies
+    after = decide(s, HOSTILE_PROMPT, guarded=FAILED, plain=done())
+    assert after == dsl.Decision(finished=True, status="completed")
+
+
+def test_the_conditions_of_one_decision_share_one_budget() -> None:
+    agents = [{"agent_id": f"s{i}", "conditions": [CATASTROPHIC]} for i in range(16)]
+    s = scheduler("parallel", *agents)
+    started = time.thread_time()
+    decision = decide(s, HOSTILE_PROMPT)
+    spent_s = time.thread_time() - started
+    assert [u.step_id for u in decision.fail] == [f"s{i}" for i in range(16)]
+    assert {u.bound for u in decision.fail} == {"regex_timeout_s", "condition_budget_s"}
+    # 16 timeouts would be 0.32 s; the budget stops them after 0.05 s (and some slack)
+    assert spent_s < dsl.LIMITS.condition_budget_s + dsl.LIMITS.regex_timeout_s + 0.05
+
+
+def test_a_conditional_round_member_failed_now_is_one_when_replayed() -> None:
+    s = scheduler(
+        "conditional",
+        {"agent_id": "a", "conditions": [CATASTROPHIC], "on_failure": "continue"},
+        {"agent_id": "b"},
+        {"agent_id": "after", "conditions": [{"field": "results.a", "operator": "not_exists"}]},
+    )
+    now = decide(s, HOSTILE_PROMPT)
+    assert [u.step_id for u in now.fail] == ["a"] and now.start == ("b",)
+    replayed = decide(s, HOSTILE_PROMPT, a=FAILED)
+    assert replayed == dsl.Decision(start=("b",))  # after waits for round 1, as it did
+
+
+def test_plans_without_scanning_conditions_are_cheap() -> None:
+    assert not SEQUENTIAL.scans and not SEED_CONDITIONAL.scans and not ROUNDS.scans
