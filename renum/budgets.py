@@ -2,9 +2,11 @@
 
 Before a step attempt starts, :meth:`BudgetGuard.reserve` runs one Lua script
 over every budget that applies: a step may start only while ``spent + held <
-limit`` in each, and then holds an *estimate* of its cost (the largest recent
-cost of the same agent for this user, else a default). The ledger adds each
-run's actual cost to ``spent`` (:meth:`BudgetGuard.spent`) and the hold is
+limit`` in each, and then holds an *estimate* of its cost on the model it will
+run (:mod:`renum.estimates`: the agent's recent runs priced at that model, grown
+by the prompt's size; a model without a price is refused unless an estimate is
+configured for it). The ledger adds each run's actual cost to ``spent``
+(:meth:`BudgetGuard.spent`; an unpriced run's configured estimate) and the hold is
 released when the attempt ends; holds expire on their own after the step's
 timeout, so a crashed worker leaks nothing for long. Concurrent steps
 therefore overshoot a budget by at most one step's cost (when the estimate is
@@ -36,6 +38,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from renum.errors import PaymentRequiredError
+from renum.estimates import StepEstimator
 from renum.redis_keys import BUDGETS_CHANNEL, budget_holds_key, budget_spent_key
 
 __all__ = [
@@ -52,10 +55,8 @@ __all__ = [
     "user_monthly_budget",
 ]
 
-#: Estimate held for a step whose agent has no recent priced run.
+#: Estimate held for a step whose agent has no recent run.
 DEFAULT_STEP_ESTIMATE_USD = Decimal("0.05")
-#: Recent runs of an agent whose largest cost is the next estimate.
-ESTIMATE_WINDOW_RUNS = 20
 _MICRO = Decimal(1_000_000)
 #: How long a worker trusts a user's monthly limit it read (a change notice clears it sooner).
 LIMIT_CACHE_S = 10.0
@@ -135,10 +136,11 @@ async def user_monthly_budget(pool: Any, user_id: str) -> Decimal | None:
 
 
 async def month_spent(pool: Any, user_id: str, at: datetime | None = None) -> Decimal:
-    """What the user's priced runs cost in the calendar month of ``at`` (from the ledger)."""
+    """What the user's runs cost in the calendar month of ``at`` (from the ledger): priced
+    runs at their cost, unpriced ones at the estimate they were counted at."""
     start, end = month_bounds(at)
     value: Decimal = await pool.fetchval(
-        """SELECT coalesce(sum(cost_usd), 0) FROM usage_log
+        """SELECT coalesce(sum(coalesce(cost_usd, estimated_usd)), 0) FROM usage_log
             WHERE user_id = $1 AND created_at >= $2 AND created_at < $3""",
         user_id, start, end,
     )  # fmt: skip
@@ -212,10 +214,12 @@ class BudgetGuard:
     def __init__(
         self, pool: Any, redis: aioredis.Redis, *,
         default_estimate_usd: Decimal = DEFAULT_STEP_ESTIMATE_USD, counter_ttl_s: int = 3600,
+        unpriced_estimate_usd: Decimal | None = None,
     ) -> None:  # fmt: skip
         self._pool = pool
         self._redis = redis
-        self._default_estimate = default_estimate_usd
+        self._estimator = StepEstimator(pool, default_usd=default_estimate_usd,
+                                        unpriced_usd=unpriced_estimate_usd)  # fmt: skip
         self._counter_ttl_s = counter_ttl_s
         self._reserve = redis.register_script(_RESERVE)
         self._add = redis.register_script(_ADD_IF_PRESENT)
@@ -242,12 +246,15 @@ class BudgetGuard:
 
     async def reserve(
         self, *, execution_id: str, execution_budget_usd: Decimal | None, user_id: str,
-        agent_id: str, hold_ttl_s: float, spent_usd: Decimal | None = None,
-        replacing: Hold | None = None,
+        agent_id: str, model: str | None, prompt_chars: int, hold_ttl_s: float,
+        spent_usd: Decimal | None = None, replacing: Hold | None = None,
     ) -> Hold | None:  # fmt: skip
         """Hold an estimate in every budget that applies; None when none does.
 
-        Raises :class:`BudgetExceededError` naming the first budget with no room.
+        The estimate is the step's cost on ``model`` (None: the agent's own default)
+        with a prompt of ``prompt_chars`` characters (see :mod:`renum.estimates`).
+        Raises :class:`BudgetExceededError` naming the first budget with no room, and
+        :class:`~renum.estimates.ModelUnpricedError` when the model has no price.
         ``spent_usd`` is a cost not yet in the counters, ``replacing`` the hold that
         stood for it (left out): a step reserved with the outcome of the one before
         it, before that outcome's cost is counted, sees what it would see after.
@@ -260,7 +267,9 @@ class BudgetGuard:
             scopes.append(("user_monthly", _user_scope(user_id), monthly))
         if not scopes:
             return None
-        estimate = _micro(await self._estimate(user_id, agent_id))
+        estimate = _micro(await self._estimator.estimate(
+            user_id=user_id, agent_id=agent_id, model=model,
+            prompt_chars=prompt_chars))  # fmt: skip
         hold = Hold(uuid.uuid4().hex, tuple(budget_holds_key(s[1]) for s in scopes))
         keys = [k for _, scope, _ in scopes
                 for k in (budget_spent_key(scope), budget_holds_key(scope))]  # fmt: skip
@@ -297,23 +306,14 @@ class BudgetGuard:
             keys.append(budget_spent_key(f"execution:{execution_id}"))
         return SpentCount(self._add, tuple(keys), _micro(cost_usd))
 
-    async def _estimate(self, user_id: str, agent_id: str) -> Decimal:
-        recent: Decimal | None = await self._pool.fetchval(
-            """SELECT max(cost_usd) FROM (
-                   SELECT cost_usd FROM usage_log
-                    WHERE user_id = $1 AND agent_id = $2 AND cost_usd IS NOT NULL
-                    ORDER BY created_at DESC LIMIT $3) recent""",
-            user_id, agent_id, ESTIMATE_WINDOW_RUNS,
-        )  # fmt: skip
-        return recent if recent is not None else self._default_estimate
-
     async def _rebuild(
         self, kind: BudgetScope, scope: str, execution_id: str, user_id: str
     ) -> None:
         """Set a missing counter from the ledger (``SET NX``: a concurrent rebuild wins once)."""
         if kind == "execution":
             spent: Decimal = await self._pool.fetchval(
-                "SELECT coalesce(sum(cost_usd), 0) FROM usage_log WHERE execution_id = $1",
+                """SELECT coalesce(sum(coalesce(cost_usd, estimated_usd)), 0) FROM usage_log
+                    WHERE execution_id = $1""",
                 execution_id,
             )
         else:

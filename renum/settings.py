@@ -219,7 +219,15 @@ class Settings(BaseSettings):
     step_cost_estimate_usd: Decimal = Field(
         default=Decimal("0.05"), ge=0,
         validation_alias=AliasChoices("RENUM_STEP_COST_ESTIMATE_USD"),
-        description="Cost held against a budget for a step whose agent has no recent priced run.",
+        description="Cost held against a budget for a step whose agent has no recent run (or "
+                    "its prompt's price on the step's model, when more); also what a run of a "
+                    "model without a price counts when RENUM_UNPRICED_STEP_ESTIMATE_USD is unset.",
+    )  # fmt: skip
+    unpriced_step_estimate_usd: Decimal | None = Field(
+        default=None, ge=0,
+        validation_alias=AliasChoices("RENUM_UNPRICED_STEP_ESTIMATE_USD"),
+        description="Cost held and counted for each step on a model genai-prices cannot price "
+                    "while a budget applies (unset: such a step is refused, `model_unpriced`).",
     )  # fmt: skip
     budget_counter_ttl_s: int = Field(
         default=3600, ge=1, validation_alias=AliasChoices("RENUM_BUDGET_COUNTER_TTL_S"),

@@ -4,7 +4,9 @@ Rows are keyed by the Suna run id (unique), so recording a run again — a
 retry, a take-over — changes nothing. Cost is a ``Decimal`` from genai-prices
 (never a hand-written table) with the price data version; a model it does not
 know keeps its tokens with ``cost_usd = NULL`` and ``priced = false``, never a
-silent zero (it is counted in ``renum_unpriced_runs_total``).
+silent zero (it is counted in ``renum_unpriced_runs_total``); budgets count such
+a run, tokens spent, at the ledger's estimate (``estimated_usd``, see
+:mod:`renum.estimates`).
 
 Every recorded row is also counted in the Prometheus counters (tokens, cost)
 and added to the budget counters, so the four totals — Suna's, the ledger's,
@@ -17,12 +19,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import genai_prices
 
 from renum import metrics
-from renum.budgets import BudgetGuard
 from renum.events import (
     EVENTS_APPENDED,
     Event,
@@ -32,6 +33,9 @@ from renum.events import (
     events_appended,
 )
 from suna_client import RunUsage
+
+if TYPE_CHECKING:  # (renum.budgets imports this module, through renum.estimates)
+    from renum.budgets import BudgetGuard
 
 __all__ = [
     "PRICE_DATA_VERSION",
@@ -102,7 +106,8 @@ def price(usage: RunUsage) -> Price:
 
 _COLUMNS = ("suna_run_id, user_id, team_id, execution_id, step_id, attempt, agent_id, model, "
             "provider, api_key_type, suna_account, input_tokens, output_tokens, cached_tokens, "
-            "cache_write_tokens, reasoning_tokens, llm_calls, cost_usd, priced, price_version")
+            "cache_write_tokens, reasoning_tokens, llm_calls, cost_usd, priced, price_version, "
+            "estimated_usd")  # fmt: skip
 
 
 def usage_insert_sql(row: str, *, when: str = "true") -> str:
@@ -129,6 +134,13 @@ class UsageRow:
     """The ``usage_recorded`` event's data (None outside an execution)."""
     usage: RunUsage
     priced: Price
+    estimated_usd: Decimal | None = None
+    """What budgets count for an unpriced run that spent tokens (None: priced, or none)."""
+
+    @property
+    def counted_usd(self) -> Decimal | None:
+        """What the run counts against budgets: its cost, else its estimate."""
+        return self.priced.cost_usd if self.priced.cost_usd is not None else self.estimated_usd
 
     @classmethod
     def of(
@@ -136,13 +148,19 @@ class UsageRow:
         step_id: str | None, attempt: int | None, agent_id: str | None, usage: RunUsage,
         forwarded: frozenset[str] = frozenset(),
         suna_account: Literal["service", "user"] = "service",
+        unpriced_usd: Decimal | None = None,
     ) -> UsageRow:  # fmt: skip
         """Price ``usage`` and say whose key paid: ``user_suna_account`` when the run went
         through the user's own Suna account (``suna_account="user"``: Suna billed them),
         ``forwarded`` when the start carried the user's key for the run's provider
-        (``forwarded``: those services), else ``platform`` (Suna's own keys)."""
+        (``forwarded``: those services), else ``platform`` (Suna's own keys).
+
+        A run genai-prices cannot price that spent tokens is counted against budgets
+        at ``unpriced_usd`` (:attr:`UsageLedger.unpriced_usd`)."""
         priced = price(usage)
         cost = None if priced.cost_usd is None else str(priced.cost_usd)
+        spent_tokens = usage.total_tokens or usage.input_tokens or usage.output_tokens
+        estimated = unpriced_usd if cost is None and spent_tokens else None
         row = {
             "suna_run_id": suna_run_id, "user_id": user_id, "team_id": team_id,
             "execution_id": execution_id, "step_id": step_id, "attempt": attempt,
@@ -155,28 +173,37 @@ class UsageRow:
             "cache_write_tokens": usage.cache_creation_tokens,
             "reasoning_tokens": usage.reasoning_tokens, "llm_calls": usage.llm_calls,
             "cost_usd": cost, "priced": cost is not None, "price_version": PRICE_DATA_VERSION,
+            "estimated_usd": None if estimated is None else str(estimated),
         }  # fmt: skip
         event = None if execution_id is None else {
             "step_id": step_id, "attempt": attempt, "suna_run_id": suna_run_id,
             "model": usage.model, "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
-            "cost_usd": cost, "priced": cost is not None}  # fmt: skip
-        return cls(row, event, usage, priced)
+            "cost_usd": cost, "priced": cost is not None,
+            "estimated_usd": row["estimated_usd"]}  # fmt: skip
+        return cls(row, event, usage, priced, estimated)
 
 
 class UsageLedger:
     """Writes usage rows and announces them."""
 
-    def __init__(self, pool: Any, events: EventLog, budgets: BudgetGuard | None = None) -> None:
+    def __init__(
+        self, pool: Any, events: EventLog, budgets: BudgetGuard | None = None, *,
+        unpriced_usd: Decimal | None = None,
+    ) -> None:  # fmt: skip
         self._pool = pool
         self._events = events
         self._budgets = budgets
+        self.unpriced_usd = unpriced_usd
+        """What a run genai-prices cannot price counts against budgets (None: nothing):
+        RENUM_UNPRICED_STEP_ESTIMATE_USD, else RENUM_STEP_COST_ESTIMATE_USD."""
 
     async def record(self, suna_run_id: str, **fields: Any) -> bool:
         """Record a run's usage once; False when it was already recorded.
 
         ``fields`` are :meth:`UsageRow.of`'s keyword arguments.
         """
+        fields.setdefault("unpriced_usd", self.unpriced_usd)
         return await self.record_row(UsageRow.of(suna_run_id, **fields))
 
     async def record_row(self, usage: UsageRow) -> bool:
@@ -200,17 +227,16 @@ class UsageLedger:
         """What follows a new row's commit: its events (with ``writes``, in one pipeline), the
         budget counters (in it too) and the metrics."""
         priced, tokens = usage.priced, usage.usage
-        spent = None
-        if self._budgets is not None and priced.cost_usd:
+        spent, counted = None, usage.counted_usd
+        if self._budgets is not None and counted:
             spent = self._budgets.spent(user_id=usage.row["user_id"],
                                         execution_id=usage.row["execution_id"],
-                                        cost_usd=priced.cost_usd, at=at)  # fmt: skip
+                                        cost_usd=counted, at=at)  # fmt: skip
         await self._events.publish(events, *writes, spent)
         metrics.observe_usage(priced.provider, priced.model or tokens.model, {
             "input": tokens.input_tokens, "output": tokens.output_tokens,
             "cached": tokens.cached_tokens, "cache_write": tokens.cache_creation_tokens,
             "reasoning": tokens.reasoning_tokens}, priced.cost_usd)  # fmt: skip
         if priced.cost_usd is None and tokens.model:
-            _log.info(
-                "model %s is not priced by genai-prices; cost recorded as unknown", tokens.model
-            )
+            _log.info("model %s is not priced by genai-prices; cost recorded as unknown, "
+                      "budgets count %s USD", tokens.model, usage.estimated_usd or 0)  # fmt: skip

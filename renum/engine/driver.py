@@ -41,6 +41,7 @@ from renum.engine.steps import (
     StepRunner,
 )
 from renum.errors import CredentialError
+from renum.estimates import ModelUnpricedError
 from renum.events import EVENTS_APPENDED, EventLog, events_appended, insert_events_sql, record
 from suna_client import SunaError
 
@@ -327,7 +328,8 @@ class ExecutionDriver:
 
         Each new attempt first reserves its estimated cost against the budgets (an
         attempt resumed after a take-over has already started: it reserves nothing;
-        one ``opened`` by the step before it was admitted and reserved then).
+        one ``opened`` by the step before it was admitted and reserved then). One
+        whose model has no price, under a budget, fails without starting.
         """
         while True:
             hold: Hold | None = None
@@ -341,10 +343,13 @@ class ExecutionDriver:
                 prompt = dsl.render_prompt(step, self._context())
                 if not resumed:
                     try:
-                        hold = await self._reserve(step)
+                        hold = await self._reserve(step, prompt)
                     except BudgetExceededError as exc:
                         self._over_budget.setdefault(step.id, exc)
                         return AttemptOutcome("cancelled", error=exc.to_json())
+                    except ModelUnpricedError as exc:
+                        self._attempts[step.id] = attempt
+                        return await self._refuse(step, attempt, exc.to_json())
             try:
                 outcome = await self._deps.runner.run_attempt(
                     self._ex, step, attempt, prompt, cancelled=self._cancel.is_set,
@@ -366,15 +371,38 @@ class ExecutionDriver:
             await asyncio.sleep(step.options.retry.delay_s(attempt))
 
     async def _reserve(
-        self, step: dsl.PlanStep, spent_usd: Decimal | None = None, replacing: Hold | None = None
-    ) -> Hold | None:
+        self, step: dsl.PlanStep, prompt: str, spent_usd: Decimal | None = None,
+        replacing: Hold | None = None,
+    ) -> Hold | None:  # fmt: skip
         if self._deps.budgets is None:
             return None
         return await self._deps.budgets.reserve(
             execution_id=self.execution_id, execution_budget_usd=self._row["budget_usd"],
             user_id=self._ex.user_id, agent_id=step.agent_id,
+            model=self._deps.runner.model_of(step), prompt_chars=len(prompt),
             hold_ttl_s=step.options.timeout_s + 60, spent_usd=spent_usd,
             replacing=replacing)  # fmt: skip
+
+    async def _refuse(
+        self, step: dsl.PlanStep, attempt: int, error: dict[str, Any]
+    ) -> AttemptOutcome:
+        """Fail an attempt that must not start (its row and ``step_failed``; no retry)."""
+        async with self._deps.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
+                                          error, finished_at)
+                   VALUES ($1, $2, $3, 'failed', $4, $5, now())
+                   ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
+                      SET status = 'failed', error = EXCLUDED.error, finished_at = now(),
+                          updated_at = now()""",
+                self.execution_id, step.id, attempt, step.agent_id,
+                {**error, "retryable": False},
+            )  # fmt: skip
+            event = await record(conn, self.execution_id, "step_failed", {
+                "step_id": step.id, "attempt": attempt, "suna_run_id": None, "error": error,
+                "will_retry": False})  # fmt: skip
+        await self._deps.events.publish([event])
+        return AttemptOutcome("failed", error=error, retryable=False)
 
     async def _followup(
         self, step_id: str, result: dsl.StepResult, cost_usd: Decimal | None, *,
@@ -405,21 +433,22 @@ class ExecutionDriver:
         if not steps or any(s.options.requires_keys for s in steps):
             return Followup()
         context = self._context(state)
+        prompts = [dsl.render_prompt(s, context) for s in steps]
         holds: list[Hold | None] = []
         try:
-            for step in steps:
-                holds.append(await self._reserve(step, cost_usd, hold))
+            for step, prompt in zip(steps, prompts, strict=True):
+                holds.append(await self._reserve(step, prompt, cost_usd, hold))
             # one try each: the outcome waits on them, and the loop tries again at leisure
             once = time.monotonic()
             making = [self._deps.runner.new_thread(self._ex, s, 1, once) for s in steps]
             # (one step, the usual case: awaited as it is, not wrapped in a task)
             threads = [await making[0]] if len(making) == 1 else await asyncio.gather(*making)
-        except (BudgetExceededError, SunaError):
+        except (BudgetExceededError, ModelUnpricedError, SunaError):
             for taken in holds:
                 await self._release(taken)
             return Followup()
-        return Followup(tuple(Opening(s, dsl.render_prompt(s, context), t, h)
-                              for s, t, h in zip(steps, threads, holds, strict=True)))  # fmt: skip
+        return Followup(tuple(Opening(s, p, t, h) for s, p, t, h
+                              in zip(steps, prompts, threads, holds, strict=True)))  # fmt: skip
 
     async def _decide(self, state: dict[str, dsl.StepState] | None = None) -> dsl.Decision | None:
         """The decision on ``state`` (the driver's own if None); None if it was decided in

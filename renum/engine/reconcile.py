@@ -131,7 +131,7 @@ class UsageReconciler:
             execution_id=execution_id, step_id=row["step_id"], attempt=row["attempt"],
             agent_id=row["agent_id"], usage=output.usage, suna_account=row["suna_account"],
             forwarded=await services_of(self._pool, row["user_id"]) if self._forward_keys
-            else frozenset())  # fmt: skip
+            else frozenset(), unpriced_usd=self._ledger.unpriced_usd)  # fmt: skip
         await self._ledger.record_row(dataclasses.replace(usage, event=None))
         await self._pool.execute(  # a step that did not complete says how its run really ended
             """UPDATE step_runs SET usage_pending = false, usage_retry_at = NULL,

@@ -279,6 +279,10 @@ class StepRunner:
         self._worker_id = worker_id
         self._key_ring = key_ring
 
+    def model_of(self, step: dsl.PlanStep) -> str | None:
+        """The model a step's start asks for (None: the agent's own default)."""
+        return step.options.model or self._default_model
+
     async def run_attempt(
         self,
         ex: Execution,
@@ -630,7 +634,7 @@ class StepRunner:
             held, user_keys = await self._prepare_start(ex, keys)
             if not held:
                 raise LeaseLostError(ex.id)
-        model = step.options.model or self._default_model
+        model = self.model_of(step)
         thread_id = thread.thread_id
         waited = False
         limited = failed = 0
@@ -786,7 +790,7 @@ class StepRunner:
         usage is billed to the user's key when the start forwarded one for the
         model's provider; a re-attached run is judged by the keys stored now.
         """
-        model = step.options.model or self._default_model
+        model = self.model_of(step)
         try:
             output = await self._transient(
                 lambda: ex.suna.run_output(thread_id, requested_model=model),
@@ -801,7 +805,8 @@ class StepRunner:
         return output, UsageRow.of(
             run_id, user_id=ex.user_id, team_id=ex.team_id, execution_id=ex.id, step_id=step.id,
             attempt=attempt, agent_id=step.agent_id, usage=output.usage,
-            forwarded=forwarded, suna_account=ex.account.caller.kind)  # fmt: skip
+            forwarded=forwarded, suna_account=ex.account.caller.kind,
+            unpriced_usd=self._ledger.unpriced_usd)  # fmt: skip
 
     async def _stop_quietly(self, suna: SunaClient, run_id: str) -> None:
         try:

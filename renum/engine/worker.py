@@ -117,8 +117,12 @@ class Worker:
             resources.pool, resources.redis,
             default_estimate_usd=resources.settings.step_cost_estimate_usd,
             counter_ttl_s=resources.settings.budget_counter_ttl_s,
+            unpriced_estimate_usd=resources.settings.unpriced_step_estimate_usd,
         )  # fmt: skip
-        ledger = UsageLedger(resources.pool, events, budgets)
+        unpriced = resources.settings.unpriced_step_estimate_usd
+        ledger = UsageLedger(resources.pool, events, budgets, unpriced_usd=unpriced
+                             if unpriced is not None
+                             else resources.settings.step_cost_estimate_usd)  # fmt: skip
         runner = StepRunner(resources.pool, events, suna, ledger, self.worker_id,
                             key_ring=resources.settings.key_ring,
                             usage_retry_s=self.config.usage_retry_s,

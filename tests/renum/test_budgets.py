@@ -141,18 +141,19 @@ async def test_counters_are_rebuilt_from_the_ledger_when_redis_lost_them(
     guard = BudgetGuard(db, redis)
     hold = await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
                                execution_budget_usd=None, user_id="carol", agent_id="a",
-                               hold_ttl_s=60)  # fmt: skip
+                               model=None, prompt_chars=0, hold_ttl_s=60)  # fmt: skip
     assert hold is not None  # 0.9 spent (rebuilt), 1 allowed: one more step may start
     with pytest.raises(BudgetExceededError) as exc:  # 0.9 + 0.6 held ≥ 1
         await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
                             execution_budget_usd=None, user_id="carol", agent_id="a",
-                            hold_ttl_s=60)  # fmt: skip
+                            model=None, prompt_chars=0, hold_ttl_s=60)  # fmt: skip
     assert exc.value.scope == "user_monthly"
     await guard.release(hold)
     await redis.flushdb()  # Redis lost everything: rebuilt from usage_log again
     again = await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
                                 execution_budget_usd=Decimal("0.5"), user_id="carol",
-                                agent_id="a", hold_ttl_s=60)  # fmt: skip
+                                agent_id="a", model=None, prompt_chars=0,
+                                hold_ttl_s=60)  # fmt: skip
     assert again is not None
     keys = sorted(await redis.keys("renum:budget:*:spent"))
     assert len(keys) == 2
@@ -172,7 +173,8 @@ async def test_a_reservation_can_count_a_cost_in_place_of_its_hold(db: Any, redi
 
     async def reserve(**extra: Any) -> Any:
         return await guard.reserve(execution_id=ex, execution_budget_usd=None, user_id="dave",
-                                   agent_id="a", hold_ttl_s=60, **extra)  # fmt: skip
+                                   agent_id="a", model=None, prompt_chars=0,
+                                   hold_ttl_s=60, **extra)  # fmt: skip
 
     first = await reserve()  # 0.5 spent; holds 0.5 (the agent's largest recent cost)
     with pytest.raises(BudgetExceededError):  # 0.5 + 0.5 held ≥ 1
@@ -193,7 +195,7 @@ async def test_a_cost_is_counted_with_the_events_even_after_redis_lost_its_scrip
     guard = BudgetGuard(db, redis)
     hold = await guard.reserve(execution_id="00000000-0000-0000-0000-000000000000",
                                execution_budget_usd=None, user_id="erin", agent_id="a",
-                               hold_ttl_s=60)  # fmt: skip
+                               model=None, prompt_chars=0, hold_ttl_s=60)  # fmt: skip
     assert hold is not None  # the month's counter exists now, at 0
     (counter,) = await redis.keys("renum:budget:*erin*:spent")
     events = EventLog(db, redis)
