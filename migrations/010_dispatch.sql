@@ -19,3 +19,10 @@ ALTER TABLE executions ALTER COLUMN dispatched SET DEFAULT false;
 -- A user's unfinished executions, oldest first: the launch's count, the window's order.
 CREATE INDEX executions_user_active_idx ON executions (user_id, created_at, id)
     WHERE status IN ('queued', 'running', 'waiting_for_credentials');
+
+-- Retention (RENUM_RETENTION_DAYS): when the sweeper deleted a finished
+-- execution's events and context and blanked its prompts and answers. Its
+-- status, steps, errors and usage stay: billing never loses a row.
+ALTER TABLE executions ADD COLUMN purged_at timestamptz;
+CREATE INDEX executions_finished_idx ON executions (finished_at)
+    WHERE finished_at IS NOT NULL AND purged_at IS NULL;

@@ -31,8 +31,9 @@ __all__ = ["CONTEXT_TTL_S", "ContextStore", "LiveContext", "snapshot_merge_sql"]
 
 _log = logging.getLogger("renum.context")
 
-#: How long a finished execution's context stays in Redis (PostgreSQL keeps it).
-CONTEXT_TTL_S = 7 * 24 * 3600
+#: How long an execution's context stays in Redis after its last write (PostgreSQL keeps
+#: it; a reader restores a lost one from the snapshot).
+CONTEXT_TTL_S = 24 * 3600
 #: Keys holding one entry per step (their Redis fields are ``<key>.<step id>``).
 _PER_STEP = ("results", "texts")
 

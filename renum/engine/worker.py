@@ -7,7 +7,9 @@ re-check), *listen* (cancel and stored-key notices on Redis pub/sub, for
 sub-second cancels and resumes) and *sweep* (re-enqueues executions
 PostgreSQL holds as unfinished with no live lease: a crash between launch and
 enqueue, a lost Redis; and records the usage of runs that could not be read
-when their attempt ended, renum.engine.reconcile); a fifth sends due completion webhooks
+when their attempt ended, renum.engine.reconcile; dispatches executions waiting their
+turn, renum.dispatch; deletes what retention expired, renum.retention); a fifth sends
+due completion webhooks
 (renum.webhooks). In burst mode the worker exits once the queue is empty and
 nothing is in flight (tests and batch jobs).
 """
@@ -38,6 +40,7 @@ from renum.engine.steps import LeaseLostError, StepRunner
 from renum.events import EventLog
 from renum.redis_keys import BUDGETS_CHANNEL, CANCEL_CHANNEL, KEYS_CHANNEL
 from renum.resources import Resources
+from renum.retention import purge_expired
 from renum.usage import UsageLedger
 from renum.webhooks import WebhookDispatcher
 from suna_client import SunaClient
@@ -143,6 +146,7 @@ class Worker:
         self._drove = False  # whether this worker has taken an execution yet
         self._stopping = asyncio.Event()
         self._user_concurrency = resources.settings.user_concurrency
+        self._retention_days = resources.settings.retention_days
         self._webhooks = WebhookDispatcher(resources.pool, resources.settings,
                                            poll_s=self.config.webhook_poll_s)  # fmt: skip
 
@@ -344,6 +348,10 @@ class Worker:
                 await self._reconciler.run_once()
             except Exception as exc:
                 _log.warning("usage reconciliation failed: %s", type(exc).__name__)
+            try:
+                await purge_expired(self._pool, self._redis, self._retention_days)
+            except Exception as exc:
+                _log.warning("retention sweep failed: %s", type(exc).__name__)
             await asyncio.sleep(self.config.sweep_interval_s)
 
     async def _sweep_once(self) -> int:

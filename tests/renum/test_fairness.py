@@ -198,3 +198,30 @@ async def test_stored_key_wakes_a_parked_execution_without_the_notice(
         done = await wait_status(api, execution_id, {"completed", "failed"}, timeout_s=10)
     assert done["status"] == "completed"
     assert (await get_json(api, f"/v1/executions/{execution_id}"))["status"] == "completed"
+
+
+async def test_retention_purges_what_a_finished_execution_stored_and_keeps_its_usage(
+    api: ApiClient, engine: Engine, db: Any, redis: Any
+) -> None:
+    team = await create_team(api, ONE_QUICK)
+    old = (await launch(api, team, "x" * 5000))["execution_id"]
+    recent = (await launch(api, team, "kept"))["execution_id"]
+    await engine.drain()
+    await db.execute("UPDATE executions SET finished_at = now() - interval '31 days' "
+                     "WHERE id = $1", old)  # fmt: skip
+    async with engine.running():  # (its sweeper runs every 0.5 s; retention is 30 days)
+        for _ in range(100):
+            if await db.fetchval("SELECT purged_at FROM executions WHERE id = $1", old):
+                break
+            await asyncio.sleep(0.05)
+    gone = await get_json(api, f"/v1/executions/{old}")
+    assert gone["status"] == "completed" and gone["initial_prompt"] == ""
+    assert gone["steps"][0]["status"] == "completed" and gone["steps"][0]["answer"] is None
+    assert gone["usage"]["agent_runs"] == 1  # billing keeps every run
+    assert not await db.fetchval("SELECT count(*) FROM execution_events WHERE execution_id = $1",
+                                 old)  # fmt: skip
+    assert not await db.fetchval("SELECT count(*) FROM context_snapshots WHERE execution_id = $1",
+                                 old)  # fmt: skip
+    assert not await redis.exists(f"renum:ctx:{old}", f"renum:events:{old}")
+    kept = await get_json(api, f"/v1/executions/{recent}")
+    assert kept["initial_prompt"] == "kept" and kept["steps"][0]["answer"] == "ok"
