@@ -27,19 +27,15 @@ def _configure_logging(level: str) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from renum.app import create_app
+    from renum.serving import serve
 
     settings = Settings()
     app = create_app(settings, run_migrations=args.migrate)
-    uvicorn.run(
-        app,
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    serve(app, host=args.host or settings.host,
+          port=args.port if args.port is not None else settings.port,
+          log_level=settings.log_level, header_timeout_s=settings.header_timeout_s,
+          max_connections=settings.max_connections)  # fmt: skip
     return 0
 
 

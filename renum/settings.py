@@ -214,6 +214,15 @@ class Settings(BaseSettings):
         default=2, ge=1, validation_alias=AliasChoices("RENUM_CONDITION_THREADS"),
         description="Threads of one worker deciding workflows whose conditions scan fields.",
     )  # fmt: skip
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=AliasChoices("RENUM_HEADER_TIMEOUT_S"),
+        description="`renum serve` closes a connection whose request headers take longer.",
+    )  # fmt: skip
+    max_connections: int | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("RENUM_MAX_CONNECTIONS"),
+        description="Connections `renum serve` holds at once; more are closed at once "
+        "(unset: the file-descriptor limit minus 128).",
+    )  # fmt: skip
     db_pool_min: int = Field(default=1, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MIN"))
     db_pool_max: int = Field(default=10, ge=1, validation_alias=AliasChoices("RENUM_DB_POOL_MAX"))
     step_cost_estimate_usd: Decimal = Field(
