@@ -6,7 +6,9 @@ connections: 20,000 clients each trickling a header line kept every file
 descriptor of a `renum serve` busy, and `/healthz` with them. This protocol
 (uvicorn's h11 one, with two additions) closes a connection whose request
 headers are not complete ``header_timeout_s`` after its first byte (or after
-it opened), and closes at once any connection past ``max_connections``.
+it opened), and holds at most ``max_connections``: past it, the connection
+that has waited longest for its headers is closed to make room, so slow
+clients cannot keep a real one (or a health check) out.
 ``renum serve`` and ``renum dev`` serve with it; the deployment's nginx has
 the same bounds in front (deploy/nginx.conf).
 """
@@ -44,20 +46,29 @@ class _GuardedH11(H11Protocol):
 
     header_timeout_s = 10.0
     max_connections = 1_000
+    _waiting: dict[_GuardedH11, None] = {}  # connections awaiting headers, oldest first
     _last_refusal = 0.0
 
     def connection_made(self, transport: Any) -> None:
         self._header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
+            # Full: the connection that has waited longest for its headers makes room (a
+            # slow client, most likely); with none waiting, every one is serving a
+            # request, and the newcomer is closed.
+            oldest = next(iter(self._waiting), None)
             now = time.monotonic()
             if now - _GuardedH11._last_refusal > REFUSAL_LOG_EVERY_S:
                 _GuardedH11._last_refusal = now
-                _log.warning("refusing connections: %d open, the limit is %d "
-                             "(RENUM_MAX_CONNECTIONS)", len(self.connections) - 1,
-                             self.max_connections)  # fmt: skip
-            transport.close()
-            return
+                _log.warning("%d connections open, the limit (RENUM_MAX_CONNECTIONS): %s",
+                             len(self.connections) - 1,
+                             "closing the slowest to send its headers" if oldest
+                             else "refusing new ones")  # fmt: skip
+            if oldest is None:
+                transport.close()
+                return
+            oldest._disarm()
+            oldest.transport.close()
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -76,14 +87,17 @@ class _GuardedH11(H11Protocol):
 
     def _arm(self) -> None:
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+        self._waiting[self] = None
 
     def _disarm(self) -> None:
+        self._waiting.pop(self, None)
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
     def _too_slow(self) -> None:
         self._header_timer = None
+        self._waiting.pop(self, None)
         if self._awaiting_headers() and not self.transport.is_closing():
             self.transport.close()
 
@@ -91,7 +105,8 @@ class _GuardedH11(H11Protocol):
 def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[asyncio.Protocol]:
     """The protocol class to give uvicorn (``http=``), with these bounds."""
     return type("RenumH11Protocol", (_GuardedH11,), {
-        "header_timeout_s": header_timeout_s, "max_connections": max_connections})  # fmt: skip
+        "header_timeout_s": header_timeout_s, "max_connections": max_connections,
+        "_waiting": {}})  # fmt: skip
 
 
 def serve(app: Any, *, host: str, port: int, log_level: str, header_timeout_s: float,

@@ -51,17 +51,16 @@ async def test_slow_clients_are_cut_off_and_connections_bounded(
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(SLOW_REQUEST)
             slow.append((reader, writer))
-        await asyncio.sleep(0.1)
-        # past the limit: closed at once, before any header timeout
-        refused = await asyncio.gather(*(_closed(r, 0.3) for r, _ in slow[20:]))
-        assert all(refused)
-        started = time.monotonic()
-        held = await asyncio.gather(*(_closed(r, 3.0) for r, _ in slow[:20]))
-        assert all(held) and time.monotonic() - started < 2.0  # the 0.5 s header timeout
+        # past the limit, the oldest slow ones made room: closed at once
+        evicted = await asyncio.gather(*(_closed(r, 0.3) for r, _ in slow[:10]))
+        assert all(evicted)
         async with aiohttp.ClientSession() as http, http.get(
             f"http://127.0.0.1:{port}/healthz"
         ) as resp:
-            assert resp.status == 200  # the server is free again
+            assert resp.status == 200  # a real client gets in while they are held
+        started = time.monotonic()
+        held = await asyncio.gather(*(_closed(r, 3.0) for r, _ in slow[10:]))
+        assert all(held) and time.monotonic() - started < 2.0  # the 0.5 s header timeout
         # a kept-alive connection that starts another request slowly is cut off too
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: renum\r\n\r\n")
