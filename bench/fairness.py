@@ -7,7 +7,7 @@ served on loopback, the simulator in its own process (bench/engine.py's stack):
 
 - **waiting**: the flooder launches 80 executions whose step requires a key
   the flooder never stores (they wait for it, RENUM_CREDENTIAL_WAIT_S an hour);
-- **backlog**: the flooder launches 1,000 executions of one 200 ms step.
+- **backlog**: the flooder launches 1,000 executions of one 500 ms step.
 
 Then the other tenant launches one execution of one instant step; the figure
 is its latency, launch to completed, against the same execution launched on
@@ -109,11 +109,12 @@ async def scenario(bench: Any, settings: Settings, flood: str, count: int) -> di
             running = asyncio.create_task(worker.run())
             quick = await api.team("victim", _team("zero"))
             alone = [await victim_latency(api, quick) for _ in range(3)]
-            workflow = _team("zero", ["github"]) if flood == "waiting" else _team("a200")
+            workflow = _team("zero", ["github"]) if flood == "waiting" else _team("a500")
             flooder = await api.team("flooder", workflow)
-            for _ in range(count):
-                await api.launch("flooder", flooder)
-            await asyncio.sleep(1.0)  # let the worker take the flood in
+            for start in range(0, count, 50):  # 50 at a time: faster than the worker drains
+                await asyncio.gather(*(api.launch("flooder", flooder)
+                                       for _ in range(min(50, count - start))))  # fmt: skip
+            await asyncio.sleep(0.5)  # let the worker take the flood in
             flooded = await victim_latency(api, quick)
             worker.stop()
             await running
