@@ -78,6 +78,11 @@ class _GuardedH11(H11Protocol):
         if not self._awaiting_headers():
             self._disarm()
 
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        """The connection becomes a WebSocket: its headers are in, no timer may close it."""
+        self._disarm()
+        super().handle_websocket_upgrade(event)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
