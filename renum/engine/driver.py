@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -228,8 +229,9 @@ class ExecutionDriver:
         first request. False (nothing changed) if a cancel came first, or the wait
         ends within PARK_MIN_S.
         """
-        until_s = min(self._credentials.wait_ends(), deadline) - time.monotonic()
-        if until_s < PARK_MIN_S:  # about to give up: not worth a round trip through the queue
+        wait_ends = self._credentials.wait_ends()  # inf: a step's request is being written
+        until_s = min(wait_ends, deadline) - time.monotonic()
+        if wait_ends == math.inf or until_s < PARK_MIN_S:  # (or about to give up: stay)
             return False
         parked = await self._deps.pool.fetchval(
             """UPDATE executions
