@@ -37,7 +37,7 @@ from renum.engine.steps import AttemptOutcome
 from renum.events import EventLog, record
 from renum.vault import services_of
 
-__all__ = ["CredentialGate"]
+__all__ = ["CredentialGate", "refuse_attempt"]
 
 
 class CredentialGate:
@@ -185,22 +185,29 @@ class CredentialGate:
             "step_id": step.id, "services": services,
         }  # fmt: skip
         self.failure = self.failure or error
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
-                                          error, finished_at)
-                   VALUES ($1, $2, $3, 'failed', $4, $5, now())
-                   ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
-                      SET status = 'failed', error = EXCLUDED.error, finished_at = now(),
-                          updated_at = now()""",
-                self._execution_id, step.id, attempt, step.agent_id,
-                {**error, "retryable": False},
-            )  # fmt: skip
-            event = await record(conn, self._execution_id, "step_failed", {
-                "step_id": step.id, "attempt": attempt, "suna_run_id": None, "error": error,
-                "will_retry": False})  # fmt: skip
-        await self._events.publish([event])
+        outcome = await refuse_attempt(self._pool, self._events, self._execution_id, step,
+                                       attempt, error)  # fmt: skip
         self._waiting.pop(step.id, None)
         await self._set_status("credentials_timeout", {"step_id": step.id,
                                                       "services": services})  # fmt: skip
-        return AttemptOutcome("failed", error=error, retryable=False)
+        return outcome
+
+
+async def refuse_attempt(pool: Any, events: EventLog, execution_id: str, step: dsl.PlanStep,
+                         attempt: int, error: dict[str, Any]) -> AttemptOutcome:  # fmt: skip
+    """Fail an attempt that must not start (its row and ``step_failed``; no retry)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
+                                      error, finished_at)
+               VALUES ($1, $2, $3, 'failed', $4, $5, now())
+               ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
+                  SET status = 'failed', error = EXCLUDED.error, finished_at = now(),
+                      updated_at = now()""",
+            execution_id, step.id, attempt, step.agent_id, {**error, "retryable": False},
+        )  # fmt: skip
+        event = await record(conn, execution_id, "step_failed", {
+            "step_id": step.id, "attempt": attempt, "suna_run_id": None, "error": error,
+            "will_retry": False})  # fmt: skip
+    await events.publish([event])
+    return AttemptOutcome("failed", error=error, retryable=False)

@@ -29,7 +29,7 @@ import dsl
 from renum import metrics
 from renum.budgets import BudgetExceededError, BudgetGuard, Hold
 from renum.context import LiveContext
-from renum.engine.credentials import CredentialGate
+from renum.engine.credentials import CredentialGate, refuse_attempt
 from renum.engine.infra import is_infrastructure_error
 from renum.engine.leases import driving_sql, finish_set_sql, started_data
 from renum.engine.steps import (
@@ -351,7 +351,9 @@ class ExecutionDriver:
                         return AttemptOutcome("cancelled", error=exc.to_json())
                     except ModelUnpricedError as exc:
                         self._attempts[step.id] = attempt
-                        return await self._refuse(step, attempt, exc.to_json())
+                        return await refuse_attempt(self._deps.pool, self._deps.events,
+                                                    self.execution_id, step, attempt,
+                                                    exc.to_json())  # fmt: skip
             try:
                 outcome = await self._deps.runner.run_attempt(
                     self._ex, step, attempt, prompt, cancelled=self._cancel.is_set,
@@ -384,27 +386,6 @@ class ExecutionDriver:
             model=self._deps.runner.model_of(step), prompt_chars=len(prompt),
             hold_ttl_s=step.options.timeout_s + 60, spent_usd=spent_usd,
             replacing=replacing)  # fmt: skip
-
-    async def _refuse(
-        self, step: dsl.PlanStep, attempt: int, error: dict[str, Any]
-    ) -> AttemptOutcome:
-        """Fail an attempt that must not start (its row and ``step_failed``; no retry)."""
-        async with self._deps.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO step_runs (execution_id, step_id, attempt, status, agent_id,
-                                          error, finished_at)
-                   VALUES ($1, $2, $3, 'failed', $4, $5, now())
-                   ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
-                      SET status = 'failed', error = EXCLUDED.error, finished_at = now(),
-                          updated_at = now()""",
-                self.execution_id, step.id, attempt, step.agent_id,
-                {**error, "retryable": False},
-            )  # fmt: skip
-            event = await record(conn, self.execution_id, "step_failed", {
-                "step_id": step.id, "attempt": attempt, "suna_run_id": None, "error": error,
-                "will_retry": False})  # fmt: skip
-        await self._deps.events.publish([event])
-        return AttemptOutcome("failed", error=error, retryable=False)
 
     async def _followup(
         self, step_id: str, result: dsl.StepResult, cost_usd: Decimal | None, *,
